@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Installs the real engines the end-to-end tests drive, pinned (scripts/versions.env) and cached
+# outside the checkout (~/.cache/rigbox-tools) so a fresh clone links them in seconds.
+# Idempotent. Usage: scripts/tools.sh [tofu|vault|moto|postgres|tofurc]...   (default: all)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=versions.env
+. "$root/scripts/versions.env"
+cache=${RIGBOX_TOOLS_CACHE:-$HOME/.cache/rigbox-tools}
+tools="$root/.tools"
+mkdir -p "$cache" "$tools/bin"
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+
+log() { printf 'tools: %s\n' "$*" >&2; }
+die() { printf 'tools: error: %s\n' "$*" >&2; exit 1; }
+
+# Copies a downloaded Go module into a writable build folder (the module cache is read-only).
+module_dir() {
+  local mod=$1 version=$2 dir
+  dir=$(go mod download -json "$mod@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] && [ -d "$dir" ] || die "could not download Go module $mod@$version"
+  printf '%s' "$dir"
+}
+
+install_tofu() {
+  local out="$cache/tofu-$OPENTOFU_VERSION"
+  if [ ! -x "$out/tofu" ]; then
+    log "building OpenTofu $OPENTOFU_VERSION from its Go module (first run only; several minutes)"
+    local src work
+    src=$(module_dir github.com/opentofu/opentofu "$OPENTOFU_VERSION")
+    work=$(mktemp -d "$cache/tofu-src.XXXXXX")
+    cp -r "$src/." "$work/" && chmod -R u+w "$work"
+    # OpenTofu's go.mod replaces hcl by its fork (a module, not a path), so building inside the
+    # module works where `go install pkg@version` refuses.
+    (cd "$work" && go build -trimpath -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" -o "$out.tmp/tofu" ./cmd/tofu) \
+      || die "OpenTofu build failed (see above)"
+    mv "$out.tmp" "$out"; rm -rf "$work"
+  fi
+  ln -sfn "$out/tofu" "$tools/bin/tofu"
+  log "tofu: $("$tools/bin/tofu" version | head -1)"
+}
+
+install_vault() {
+  local out="$cache/vault-$VAULT_VERSION"
+  if [ ! -x "$out/vault" ]; then
+    log "building Vault $VAULT_VERSION from its Go module (first run only; long)"
+    "$root/scripts/build-vault.sh" "$VAULT_VERSION" "$out.tmp" || die "Vault build failed (see above)"
+    mv "$out.tmp" "$out"
+  fi
+  ln -sfn "$out/vault" "$tools/bin/vault"
+  log "vault: $("$tools/bin/vault" version | head -1)"
+}
+
+install_moto() {
+  local venv="$cache/moto-$MOTO_VERSION"
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    log "installing moto $MOTO_VERSION (server mode) into a venv"
+    rm -rf "$venv.tmp"
+    python3 -m venv "$venv.tmp"
+    "$venv.tmp/bin/pip" install -q "moto[server,ssm]==$MOTO_VERSION" || die "pip install moto failed"
+    # venvs record their own path; rebuild in place rather than moving.
+    rm -rf "$venv.tmp"; python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "moto[server,ssm]==$MOTO_VERSION" || die "pip install moto failed"
+  fi
+  ln -sfn "$venv/bin/moto_server" "$tools/bin/moto_server"
+  log "moto_server: $MOTO_VERSION"
+}
+
+install_postgres() {
+  local bindir
+  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+  if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+    log "installing PostgreSQL from Debian's packages"
+    command -v apt-get >/dev/null || die "PostgreSQL is missing and apt-get is not available"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+      || die "apt-get install postgresql failed"
+    bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  fi
+  for b in initdb pg_ctl postgres psql; do ln -sfn "$bindir/$b" "$tools/bin/$b"; done
+  log "postgres: $("$tools/bin/postgres" --version)"
+}
+
+# The CLI config that installs providers from the local mirror with no network.
+write_tofurc() {
+  mkdir -p "$tools/mirror"
+  cat > "$tools/tofurc" <<RC
+provider_installation {
+  filesystem_mirror {
+    path    = "$tools/mirror"
+    include = ["registry.opentofu.org/*/*", "registry.terraform.io/*/*"]
+  }
+}
+plugin_cache_dir = "$tools/plugin-cache"
+RC
+  mkdir -p "$tools/plugin-cache"
+}
+
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(tofu null vault moto postgres tofurc)
+for t in "${want[@]}"; do
+  case "$t" in
+    tofu) install_tofu ;;
+    null) "$root/scripts/build-null-provider.sh" "$cache" "$tools/mirror" ;;
+    vault) install_vault ;;
+    moto) install_moto ;;
+    postgres) install_postgres ;;
+    tofurc) write_tofurc ;;
+    *) die "unknown tool '$t' (tofu, null, vault, moto, postgres, tofurc)" ;;
+  esac
+done

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { AI_PROVIDER_IDS } from './providers.js';
+
+/** The one source of truth for the AI-config shapes: validation, types and the OpenAPI document. */
+
+export const Mode = z.enum(['managed', 'byok']).describe('`managed`: Rigbox pays and counts credits. `byok`: your own provider key.');
+export const AiProvider = z.enum(AI_PROVIDER_IDS).describe('The AI provider.');
+export const Model = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, 'model may contain letters, digits and . _ : @ / - only')
+  .describe('Model id, e.g. `gpt-4o` or `google/gemini-2.5-pro`; null for the provider default.');
+
+export const AiConfigInput = z
+  .strictObject({
+    mode: Mode,
+    provider: AiProvider,
+    api_key: z
+      .string()
+      .nullable()
+      .optional()
+      .describe(
+        'Write-only. A string stores the key (byok only); null clears it; absent keeps the stored key (unless the provider changes).',
+      ),
+    model: Model.nullable()
+      .optional()
+      .describe('Absent keeps the current model when the provider is unchanged; null clears it.'),
+  })
+  .describe('An AI config. The key is write-only: no response ever contains it.');
+export type AiConfigInput = z.infer<typeof AiConfigInput>;
+
+export const AiConfigView = z
+  .object({
+    workspace_id: z.string().nullable().describe('The workspace, or null for user defaults.'),
+    mode: Mode,
+    provider: AiProvider,
+    model: z.string().nullable(),
+    api_key_set: z.boolean().describe('Whether a key is stored.'),
+    api_key_fingerprint: z
+      .string()
+      .nullable()
+      .describe('Keyed one-way hash of the stored key: stable for the same key, reveals nothing of it.'),
+    api_key_updated_at: z.string().nullable(),
+    revision: z.number().int().describe('Increments on every change; also sent as the ETag.'),
+    updated_at: z.string().nullable(),
+  })
+  .describe('An AI config as the API shows it: never the key.');
+export type AiConfigView = z.infer<typeof AiConfigView>;
+
+export const WorkspaceName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .regex(/^[^\p{Cc}]+$/u, 'name may not contain control characters');
+
+export const CreateWorkspaceInput = z.strictObject({
+  name: WorkspaceName,
+  ai_config: AiConfigInput.optional().describe('Overrides the caller\'s AI defaults for this workspace.'),
+});
+
+export const WorkspaceView = z.object({
+  id: z.string(),
+  name: z.string(),
+  created_at: z.string(),
+  ai_config: AiConfigView,
+});
+export type WorkspaceView = z.infer<typeof WorkspaceView>;
+
+export const AuditEventView = z.object({
+  id: z.string(),
+  at: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  changes: z.record(z.string(), z.tuple([z.unknown(), z.unknown()])),
+  key_event: z.enum(['set', 'rotated', 'cleared']).nullable(),
+  revision: z.number().int().nullable(),
+});
+
+export const ErrorBody = z.object({
+  statusCode: z.number().int(),
+  error: z.string(),
+  code: z.string(),
+  message: z.string(),
+  field: z.string().optional(),
+  issues: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+});

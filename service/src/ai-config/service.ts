@@ -1,0 +1,251 @@
+import { randomBytes } from 'node:crypto';
+import type { Envelope, Envelopes } from '../crypto/envelope.js';
+import { Fingerprinter } from '../crypto/fingerprint.js';
+import { ApiError, notFound } from '../errors.js';
+import { newId } from '../ids.js';
+import {
+  type AiConfigRecord,
+  type AuditEvent,
+  type ConfigOwner,
+  type KeyEvent,
+  recordId,
+  type Storage,
+  type User,
+  type Workspace,
+} from '../storage/types.js';
+import { type DesiredConfig, decide } from './rules.js';
+import type { AiConfigInput, AiConfigView } from './schemas.js';
+
+export interface Actor {
+  readonly userId: string;
+  readonly name: string;
+}
+
+export const actorOf = (user: User): Actor => ({ userId: user.id, name: user.name });
+
+/** What a user's defaults are before they set any: managed mode on Anthropic, like a new account. */
+export const IMPLICIT_DEFAULTS: AiConfigRecord = {
+  mode: 'managed',
+  provider: 'anthropic',
+  model: null,
+  key: null,
+  keyFingerprint: null,
+  keyUpdatedAt: null,
+  revision: 0,
+  updatedAt: '',
+};
+
+const FINGERPRINT_SECRET = 'api-key-fingerprint';
+const MAX_WRITE_ATTEMPTS = 8;
+
+export const etagOf = (revision: number) => `"${revision}"`;
+
+export function toView(owner: ConfigOwner, c: AiConfigRecord): AiConfigView {
+  return {
+    workspace_id: owner.kind === 'workspace' ? owner.id : null,
+    mode: c.mode,
+    provider: c.provider as AiConfigView['provider'],
+    model: c.model,
+    api_key_set: c.key !== null,
+    api_key_fingerprint: c.keyFingerprint,
+    api_key_updated_at: c.keyUpdatedAt,
+    revision: c.revision,
+    updated_at: c.revision === 0 ? null : c.updatedAt,
+  };
+}
+
+/** True when If-Match allows a write at this revision (absent and `*` always do). */
+function ifMatchAllows(ifMatch: string | undefined, revision: number): boolean {
+  if (ifMatch === undefined) return true;
+  return ifMatch
+    .split(',')
+    .map((t) => t.trim().replace(/^W\//, ''))
+    .some((t) => t === '*' || t === etagOf(revision));
+}
+
+/**
+ * The AI configs of workspaces and user defaults: applies the PUT rules, encrypts keys, records
+ * the audit trail. The one place that turns a request into stored state.
+ */
+export class AiConfigs {
+  private constructor(
+    private readonly storage: Storage,
+    private readonly envelopes: Envelopes,
+    private readonly fingerprinter: Fingerprinter,
+  ) {}
+
+  /** Loads (or, on the very first start, creates) the fingerprint secret, sealed under the KEK. */
+  static async open(storage: Storage, envelopes: Envelopes): Promise<AiConfigs> {
+    let sealed = await storage.getServiceSecret(FINGERPRINT_SECRET);
+    const id = recordId({ kind: 'secret', id: FINGERPRINT_SECRET });
+    if (!sealed) {
+      const fresh = envelopes.seal(id, randomBytes(32).toString('base64'));
+      sealed = await storage.insertServiceSecret(FINGERPRINT_SECRET, fresh, new Date().toISOString());
+    }
+    const secret = Buffer.from(envelopes.open(id, sealed), 'base64');
+    return new AiConfigs(storage, envelopes, new Fingerprinter(secret));
+  }
+
+  fingerprint(apiKey: string): string {
+    return this.fingerprinter.fingerprint(apiKey);
+  }
+
+  async workspace(user: User, workspaceId: string): Promise<Workspace> {
+    const ws = await this.storage.getWorkspace(user.id, workspaceId);
+    if (!ws) throw notFound('workspace');
+    return ws;
+  }
+
+  async current(owner: ConfigOwner): Promise<AiConfigRecord> {
+    const found = await this.storage.getAiConfig(owner);
+    if (found) return found;
+    if (owner.kind === 'defaults') return IMPLICIT_DEFAULTS;
+    throw notFound('workspace');
+  }
+
+  /** Applies a PUT. Idempotent: the same request again changes nothing and keeps the revision. */
+  async put(
+    actor: Actor,
+    owner: ConfigOwner,
+    input: AiConfigInput,
+    ifMatch?: string,
+  ): Promise<{ config: AiConfigRecord; changed: boolean }> {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const current = await this.current(owner);
+      if (!ifMatchAllows(ifMatch, current.revision)) {
+        throw new ApiError(
+          412,
+          'revision_mismatch',
+          `If-Match does not match the current revision (${etagOf(current.revision)}); read the config again and retry`,
+        );
+      }
+      const desired = decide(current, input);
+      const next = this.apply(owner, current, desired);
+      if (!next) return { config: current, changed: false };
+      const audit = this.auditEvent(actor, owner, 'ai_config.updated', next.changes, next.keyEvent, next.config.revision);
+      if (await this.storage.putAiConfig(owner, next.config, current.revision, audit)) {
+        return { config: next.config, changed: true };
+      }
+      // Another writer changed it between our read and write. With If-Match the caller asked
+      // to be told; without it, read again and re-apply the same request.
+      if (ifMatch !== undefined && ifMatch.trim() !== '*') {
+        throw new ApiError(412, 'revision_mismatch', 'the config changed while this request was applied; read it again and retry');
+      }
+    }
+    throw new ApiError(409, 'write_conflict', 'the config is being changed by many writers at once; retry');
+  }
+
+  async createWorkspace(actor: Actor, name: string, input?: AiConfigInput): Promise<{ workspace: Workspace; config: AiConfigRecord }> {
+    const now = new Date().toISOString();
+    const workspace: Workspace = { id: newId('ws'), userId: actor.userId, name, createdAt: now };
+    const owner: ConfigOwner = { kind: 'workspace', id: workspace.id };
+    let config: AiConfigRecord;
+    let source: string;
+    if (input) {
+      const desired = decide({ ...IMPLICIT_DEFAULTS, provider: input.provider }, input);
+      config = this.apply(owner, { ...IMPLICIT_DEFAULTS, provider: input.provider }, desired)?.config ?? {
+        ...IMPLICIT_DEFAULTS,
+        revision: 1,
+        updatedAt: now,
+      };
+      source = 'request';
+    } else {
+      // A snapshot of the defaults: later changes to the defaults do not reach this workspace.
+      const defaults = await this.current({ kind: 'defaults', id: actor.userId });
+      let key: Envelope | null = null;
+      if (defaults.key) {
+        const plain = this.envelopes.open(recordId({ kind: 'defaults', id: actor.userId }), defaults.key);
+        key = this.envelopes.seal(recordId(owner), plain);
+      }
+      config = { ...defaults, key, revision: 1, updatedAt: now };
+      source = 'defaults';
+    }
+    const changes: AuditEvent['changes'] = {
+      name: [null, name],
+      mode: [null, config.mode],
+      provider: [null, config.provider],
+      model: [null, config.model],
+      source: [null, source],
+    };
+    const audit = this.auditEvent(actor, owner, 'workspace.created', changes, config.key ? 'set' : null, 1);
+    await this.storage.createWorkspace(workspace, { ...config, revision: 1 }, audit);
+    return { workspace, config: { ...config, revision: 1 } };
+  }
+
+  async deleteWorkspace(actor: Actor, workspaceId: string): Promise<void> {
+    const audit = this.auditEvent(actor, { kind: 'workspace', id: workspaceId }, 'workspace.deleted', {}, null, null);
+    if (!(await this.storage.deleteWorkspace(actor.userId, workspaceId, audit))) throw notFound('workspace');
+  }
+
+  /** The stored key in the clear, for runtime injection only. Throws EnvelopeError on tampering. */
+  openKey(owner: ConfigOwner, config: AiConfigRecord): string | undefined {
+    return config.key ? this.envelopes.open(recordId(owner), config.key) : undefined;
+  }
+
+  private apply(
+    owner: ConfigOwner,
+    current: AiConfigRecord,
+    desired: DesiredConfig,
+  ): { config: AiConfigRecord; changes: AuditEvent['changes']; keyEvent: KeyEvent | null } | undefined {
+    const now = new Date().toISOString();
+    const changes: AuditEvent['changes'] = {};
+    for (const field of ['mode', 'provider', 'model'] as const) {
+      if (current[field] !== desired[field]) changes[field] = [current[field], desired[field]];
+    }
+    let key = current.key;
+    let keyFingerprint = current.keyFingerprint;
+    let keyUpdatedAt = current.keyUpdatedAt;
+    let keyEvent: KeyEvent | null = null;
+    if (desired.key.kind === 'clear' && current.key) {
+      key = null;
+      keyFingerprint = null;
+      keyUpdatedAt = now;
+      keyEvent = 'cleared';
+    } else if (desired.key.kind === 'set') {
+      const fp = this.fingerprinter.fingerprint(desired.key.value);
+      if (fp !== current.keyFingerprint || !current.key) {
+        key = this.envelopes.seal(recordId(owner), desired.key.value);
+        keyFingerprint = fp;
+        keyUpdatedAt = now;
+        keyEvent = current.key ? 'rotated' : 'set';
+      }
+    }
+    if (Object.keys(changes).length === 0 && keyEvent === null) return undefined;
+    return {
+      config: {
+        mode: desired.mode,
+        provider: desired.provider,
+        model: desired.model,
+        key,
+        keyFingerprint,
+        keyUpdatedAt,
+        revision: current.revision + 1,
+        updatedAt: now,
+      },
+      changes,
+      keyEvent,
+    };
+  }
+
+  private auditEvent(
+    actor: Actor,
+    owner: ConfigOwner,
+    action: string,
+    changes: AuditEvent['changes'],
+    keyEvent: KeyEvent | null,
+    revision: number | null,
+  ): AuditEvent {
+    return {
+      id: newId('evt'),
+      ownerKind: owner.kind,
+      ownerId: owner.id,
+      actorUserId: actor.userId,
+      actorName: actor.name,
+      action,
+      changes,
+      keyEvent,
+      revision,
+      at: new Date().toISOString(),
+    };
+  }
+}

@@ -1,0 +1,133 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createUserToken, USER_NAME_PATTERN } from '../auth/tokens.js';
+import { Envelopes } from '../crypto/envelope.js';
+import { KeyringError, loadKeyring } from '../crypto/keyring.js';
+import { rewrapAll } from '../crypto/rotate.js';
+import { createLogger } from '../logging/logger.js';
+import { createService } from '../service.js';
+import { openStorage } from '../storage/open.js';
+
+/** A failure to report as one line on stderr (no stack trace) with a non-zero exit code. */
+class CliError extends Error {}
+
+const USAGE = `usage:
+  rigbox serve [--port 8080] [--host 127.0.0.1] [--data-dir .rigbox]
+  rigbox token create --user <name> [--data-dir .rigbox]
+  rigbox kek rotate [--data-dir .rigbox]
+  rigbox user plan --user <name> --plan <free|pro> [--data-dir .rigbox]
+
+environment: RIGBOX_PORT, RIGBOX_HOST, RIGBOX_DATA_DIR, RIGBOX_DATABASE_URL (postgres://...),
+             RIGBOX_MASTER_KEY or RIGBOX_MASTER_KEY_FILE, RIGBOX_LOG_LEVEL`;
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+function dataDirOf(values: { 'data-dir'?: string | undefined }): string {
+  return resolve(values['data-dir'] ?? process.env.RIGBOX_DATA_DIR ?? '.rigbox');
+}
+
+function parse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>) {
+  try {
+    return parseArgs({ args, options: { ...options, 'data-dir': { type: 'string' } }, strict: true, allowPositionals: false })
+      .values as Record<string, string | undefined>;
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n${USAGE}`);
+  }
+}
+
+async function serve(args: string[]) {
+  const v = parse(args, { port: { type: 'string' }, host: { type: 'string' } });
+  const port = Number(v.port ?? process.env.RIGBOX_PORT ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0..65535, got ${v.port}`);
+  const host = v.host ?? process.env.RIGBOX_HOST ?? '127.0.0.1';
+  const dataDir = dataDirOf(v);
+  const logger = createLogger();
+  const service = await createService({ dataDir, databaseUrl: process.env.RIGBOX_DATABASE_URL, logger });
+  const address = await service.app.listen({ port, host });
+  say(`rigbox: serving the AI config API on ${address} (storage: ${service.storage.kind}, data: ${dataDir})`);
+  say(`rigbox: API docs at ${address}/docs; get a token with: TOKEN=$(npx rigbox token create --user alice)`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`rigbox: ${signal}, shutting down`);
+    await service.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+async function withStorage<T>(dataDir: string, fn: (storage: Awaited<ReturnType<typeof openStorage>>) => Promise<T>) {
+  const storage = await openStorage({ dataDir, databaseUrl: process.env.RIGBOX_DATABASE_URL });
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+async function tokenCreate(args: string[]) {
+  const v = parse(args, { user: { type: 'string' } });
+  if (!v.user) throw new CliError('token create needs --user <name>');
+  if (!USER_NAME_PATTERN.test(v.user)) {
+    throw new CliError('--user must be 1-64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit');
+  }
+  const user = v.user;
+  const { token, user: created } = await withStorage(dataDirOf(v), (s) => createUserToken(s, user));
+  say(`rigbox: created a token for user ${created.name}; it is shown once, store it safely`);
+  process.stdout.write(`${token}\n`);
+}
+
+async function kekRotate(args: string[]) {
+  const v = parse(args, {});
+  const dataDir = dataDirOf(v);
+  const keyring = loadKeyring({ env: process.env, dataDir, warn: say });
+  if (keyring.source.file) {
+    const added = keyring.addPrimaryToFile();
+    say(`rigbox: added master key ${added.id} to ${keyring.source.file} as the primary`);
+  } else if (keyring.ids.length < 2) {
+    throw new KeyringError(
+      'RIGBOX_MASTER_KEY holds one key: put the new key first and the current one after it, comma-separated, then run rotate',
+    );
+  }
+  const report = await withStorage(dataDir, (s) => rewrapAll(s, new Envelopes(keyring)));
+  say(
+    `rigbox: re-wrapped ${report.rewrapped} data keys under master key ${keyring.primary.id} (${report.alreadyCurrent} already current)`,
+  );
+  if (report.failed.length > 0) {
+    throw new CliError(`${report.failed.length} stored keys failed their integrity check and were left as they are: ${report.failed.join(', ')}`);
+  }
+}
+
+async function userPlan(args: string[]) {
+  const v = parse(args, { user: { type: 'string' }, plan: { type: 'string' } });
+  if (!v.user || (v.plan !== 'free' && v.plan !== 'pro')) throw new CliError('user plan needs --user <name> --plan free|pro');
+  const plan = v.plan;
+  const userName = v.user;
+  await withStorage(dataDirOf(v), async (s) => {
+    const user = await s.findUserByName(userName);
+    if (!user) throw new CliError(`no user named ${userName}`);
+    await s.setUserPlan(user.id, plan);
+  });
+  say(`rigbox: user ${userName} is now on the ${plan} plan`);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [a, b, ...rest] = argv;
+  try {
+    if (a === 'serve') return await serve([b, ...rest].filter((x): x is string => x !== undefined));
+    if (a === 'token' && b === 'create') return await tokenCreate(rest);
+    if (a === 'kek' && b === 'rotate') return await kekRotate(rest);
+    if (a === 'user' && b === 'plan') return await userPlan(rest);
+    if (a === undefined || a === '--help' || a === '-h' || a === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    }
+    throw new CliError(`unknown command: ${[a, b].filter(Boolean).join(' ')}\n${USAGE}`);
+  } catch (err) {
+    const message = err instanceof CliError || err instanceof KeyringError ? err.message : `${(err as Error).message}`;
+    say(`rigbox: error: ${message}`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * An error the API answers with as a 4xx. The message must be safe to show and log: it names the
+ * field and the rule, never a submitted secret.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);

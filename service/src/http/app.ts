@@ -1,0 +1,76 @@
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { AiConfigs } from '../ai-config/service.js';
+import { bearerToken } from '../auth/tokens.js';
+import { hashToken } from '../ids.js';
+import type { Storage } from '../storage/types.js';
+import { registerErrorHandler } from './errors.js';
+import { aiConfigRoutes } from './routes.js';
+
+export const BODY_LIMIT = 16 * 1024;
+
+export interface AppOptions {
+  storage: Storage;
+  configs: AiConfigs;
+  logger: Logger;
+  /** Requests per minute per token (or per address without one). */
+  rateLimitPerMinute?: number;
+}
+
+export const OPENAPI_INFO = {
+  title: 'Rigbox AI config API',
+  description:
+    'System of record for Rigbox workspace AI configs. Provider keys are write-only: encrypted at rest, never returned, never logged.',
+  version: '0.1.0',
+};
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT,
+    return503OnClosing: true,
+    trustProxy: false,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandler(app);
+
+  await app.register(helmet, {
+    // The API answers JSON; /docs (swagger-ui) brings its own CSP for its static files.
+    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+  });
+  await app.register(rateLimit, {
+    max: options.rateLimitPerMinute ?? 1200,
+    timeWindow: 60_000,
+    keyGenerator: (request) => {
+      const token = bearerToken(request);
+      return token ? `t:${hashToken(token)}` : `a:${request.ip}`;
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: OPENAPI_INFO,
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', storage: options.storage.kind }));
+
+  await app.register(aiConfigRoutes, { storage: options.storage, configs: options.configs });
+  return app;
+}

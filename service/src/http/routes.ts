@@ -1,0 +1,235 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { type AiConfigs, actorOf, etagOf, toView } from '../ai-config/service.js';
+import {
+  AiConfigInput,
+  AiConfigView,
+  AuditEventView,
+  CreateWorkspaceInput,
+  ErrorBody,
+  WorkspaceView,
+} from '../ai-config/schemas.js';
+import { authenticate } from '../auth/tokens.js';
+import type { AiConfigRecord, ConfigOwner, Storage, User, Workspace } from '../storage/types.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    user: User | null;
+  }
+}
+
+const WorkspaceParams = z.strictObject({ id: z.string().min(1).max(64) });
+const IfMatchHeaders = z.object({
+  'if-match': z.string().max(200).optional().describe('The ETag of the revision this change is based on; 412 if it moved.'),
+});
+const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 412: ErrorBody, 422: ErrorBody };
+const security = [{ bearer: [] }];
+
+function workspaceView(ws: Workspace, config: AiConfigRecord) {
+  return { id: ws.id, name: ws.name, created_at: ws.createdAt, ai_config: toView({ kind: 'workspace', id: ws.id }, config) };
+}
+
+function sendConfig(reply: FastifyReply, owner: ConfigOwner, config: AiConfigRecord) {
+  reply.header('etag', etagOf(config.revision));
+  return toView(owner, config);
+}
+
+const userOf = (request: FastifyRequest): User => {
+  if (!request.user) throw new Error('route registered without authentication');
+  return request.user;
+};
+
+/** The AI-config API of DESIGN section 3. */
+export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Storage; configs: AiConfigs }) {
+  const { storage, configs } = opts;
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  app.decorateRequest('user', null);
+  app.addHook('onRequest', async (request) => {
+    request.user = (await authenticate(storage, request, 'user')).user;
+  });
+
+  r.post(
+    '/api/workspaces',
+    {
+      schema: {
+        summary: 'Create a workspace',
+        description: "Without ai_config the workspace starts from a snapshot of the caller's AI defaults (key included).",
+        tags: ['workspaces'],
+        security,
+        body: CreateWorkspaceInput,
+        response: { 201: WorkspaceView, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const user = userOf(request);
+      const { workspace, config } = await configs.createWorkspace(actorOf(user), request.body.name, request.body.ai_config);
+      reply.code(201).header('location', `/api/workspaces/${workspace.id}`);
+      return workspaceView(workspace, config);
+    },
+  );
+
+  r.get(
+    '/api/workspaces',
+    {
+      schema: {
+        summary: "List the caller's workspaces",
+        tags: ['workspaces'],
+        security,
+        response: { 200: z.object({ workspaces: z.array(WorkspaceView) }), ...errors },
+      },
+    },
+    async (request) => {
+      const user = userOf(request);
+      const list = await storage.listWorkspaces(user.id);
+      const workspaces = await Promise.all(
+        list.map(async (ws) => workspaceView(ws, await configs.current({ kind: 'workspace', id: ws.id }))),
+      );
+      return { workspaces };
+    },
+  );
+
+  r.get(
+    '/api/workspaces/:id',
+    {
+      schema: {
+        summary: 'Read a workspace',
+        tags: ['workspaces'],
+        security,
+        params: WorkspaceParams,
+        response: { 200: WorkspaceView, ...errors },
+      },
+    },
+    async (request) => {
+      const ws = await configs.workspace(userOf(request), request.params.id);
+      return workspaceView(ws, await configs.current({ kind: 'workspace', id: ws.id }));
+    },
+  );
+
+  r.delete(
+    '/api/workspaces/:id',
+    {
+      schema: {
+        summary: 'Delete a workspace and its AI config (the audit trail is kept)',
+        tags: ['workspaces'],
+        security,
+        params: WorkspaceParams,
+        response: { 204: z.null().describe('Deleted'), ...errors },
+      },
+    },
+    async (request, reply) => {
+      await configs.deleteWorkspace(actorOf(userOf(request)), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  r.get(
+    '/api/workspaces/:id/ai-config',
+    {
+      schema: {
+        summary: "Read a workspace's AI config (never the key)",
+        tags: ['ai-config'],
+        security,
+        params: WorkspaceParams,
+        response: { 200: AiConfigView, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const ws = await configs.workspace(userOf(request), request.params.id);
+      const owner: ConfigOwner = { kind: 'workspace', id: ws.id };
+      return sendConfig(reply, owner, await configs.current(owner));
+    },
+  );
+
+  r.put(
+    '/api/workspaces/:id/ai-config',
+    {
+      schema: {
+        summary: "Set a workspace's AI config",
+        description:
+          'byok with api_key stores it; api_key null clears it; api_key absent keeps it (a provider change then needs a key). managed clears any key. Idempotent; If-Match gives optimistic concurrency.',
+        tags: ['ai-config'],
+        security,
+        params: WorkspaceParams,
+        headers: IfMatchHeaders,
+        body: AiConfigInput,
+        response: { 200: AiConfigView, ...errors },
+      },
+      config: { secretBody: true },
+    },
+    async (request, reply) => {
+      const user = userOf(request);
+      const ws = await configs.workspace(user, request.params.id);
+      const owner: ConfigOwner = { kind: 'workspace', id: ws.id };
+      const { config } = await configs.put(actorOf(user), owner, request.body, request.headers['if-match']);
+      return sendConfig(reply, owner, config);
+    },
+  );
+
+  r.get(
+    '/api/users/me/ai-defaults',
+    {
+      schema: {
+        summary: "Read the caller's AI defaults for new workspaces",
+        tags: ['ai-config'],
+        security,
+        response: { 200: AiConfigView, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const owner: ConfigOwner = { kind: 'defaults', id: userOf(request).id };
+      return sendConfig(reply, owner, await configs.current(owner));
+    },
+  );
+
+  r.put(
+    '/api/users/me/ai-defaults',
+    {
+      schema: {
+        summary: "Set the caller's AI defaults for new workspaces",
+        tags: ['ai-config'],
+        security,
+        headers: IfMatchHeaders,
+        body: AiConfigInput,
+        response: { 200: AiConfigView, ...errors },
+      },
+      config: { secretBody: true },
+    },
+    async (request, reply) => {
+      const user = userOf(request);
+      const owner: ConfigOwner = { kind: 'defaults', id: user.id };
+      const { config } = await configs.put(actorOf(user), owner, request.body, request.headers['if-match']);
+      return sendConfig(reply, owner, config);
+    },
+  );
+
+  r.get(
+    '/api/workspaces/:id/audit',
+    {
+      schema: {
+        summary: "A workspace's audit trail, newest first",
+        description: 'Key events are `set`, `rotated` or `cleared`; no key material ever appears.',
+        tags: ['audit'],
+        security,
+        params: WorkspaceParams,
+        querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(100) }),
+        response: { 200: z.object({ events: z.array(AuditEventView) }), ...errors },
+      },
+    },
+    async (request) => {
+      const ws = await configs.workspace(userOf(request), request.params.id);
+      const events = await storage.listAudit({ kind: 'workspace', id: ws.id }, request.query.limit);
+      return {
+        events: events.map((e) => ({
+          id: e.id,
+          at: e.at,
+          actor: e.actorName,
+          action: e.action,
+          changes: e.changes,
+          key_event: e.keyEvent,
+          revision: e.revision,
+        })),
+      };
+    },
+  );
+}

@@ -1,0 +1,75 @@
+/**
+ * Versioned schema migrations, written in SQL that SQLite and PostgreSQL both accept, so one list
+ * serves both backends. Append only: never edit a migration that has shipped.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'users, tokens, workspaces, ai configs, audit, service secrets',
+    sql: `
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  plan TEXT NOT NULL DEFAULT 'free',
+  created_at TEXT NOT NULL
+);
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  token_hash TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  workspace_id TEXT,
+  expires_at TEXT,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE workspaces (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX workspaces_by_user ON workspaces(user_id, created_at);
+CREATE TABLE ai_configs (
+  owner_kind TEXT NOT NULL,
+  owner_id TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  model TEXT,
+  key_ciphertext TEXT,
+  key_wrapped_dek TEXT,
+  key_kek_id TEXT,
+  key_fingerprint TEXT,
+  key_updated_at TEXT,
+  revision INTEGER NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (owner_kind, owner_id)
+);
+CREATE TABLE audit_events (
+  id TEXT PRIMARY KEY,
+  owner_kind TEXT NOT NULL,
+  owner_id TEXT NOT NULL,
+  actor_user_id TEXT NOT NULL,
+  actor_name TEXT NOT NULL,
+  action TEXT NOT NULL,
+  changes TEXT NOT NULL,
+  key_event TEXT,
+  revision INTEGER,
+  at TEXT NOT NULL
+);
+CREATE INDEX audit_by_owner ON audit_events(owner_kind, owner_id, id);
+CREATE TABLE service_secrets (
+  name TEXT PRIMARY KEY,
+  ciphertext TEXT NOT NULL,
+  wrapped_dek TEXT NOT NULL,
+  kek_id TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+`,
+  },
+];

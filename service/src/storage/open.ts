@@ -1,0 +1,21 @@
+import { join } from 'node:path';
+import { SqliteStorage } from './sqlite.js';
+import type { Storage } from './types.js';
+
+export interface StorageConfig {
+  dataDir: string;
+  /** postgres://... selects PostgreSQL; otherwise the embedded SQLite file in the data folder. */
+  databaseUrl?: string | undefined;
+}
+
+export async function openStorage(config: StorageConfig): Promise<Storage> {
+  const url = config.databaseUrl?.trim();
+  if (url) {
+    if (!/^postgres(ql)?:\/\//.test(url)) {
+      throw new Error('RIGBOX_DATABASE_URL must start with postgres:// (or leave it unset for the embedded SQLite)');
+    }
+    // The PostgreSQL backend is the scale-out work (issue 7); refuse clearly rather than fall back.
+    throw new Error('RIGBOX_DATABASE_URL (PostgreSQL) is not supported by this build yet; unset it to use the embedded SQLite');
+  }
+  return new SqliteStorage(join(config.dataDir, 'rigbox.db'));
+}

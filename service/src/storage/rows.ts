@@ -1,0 +1,83 @@
+import type { AiConfigRecord, AiMode, AuditEvent, ConfigOwnerKind, KeyEvent, Plan, TokenKind, TokenRecord, User, Workspace } from './types.js';
+
+/** Row <-> record mapping shared by the SQLite and PostgreSQL backends (same column names). */
+type Row = Record<string, unknown>;
+
+const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
+
+export const toUser = (r: Row): User => ({
+  id: String(r.id),
+  name: String(r.name),
+  plan: String(r.plan) as Plan,
+  createdAt: String(r.created_at),
+});
+
+export const toToken = (r: Row): TokenRecord => ({
+  id: String(r.id),
+  userId: String(r.user_id),
+  tokenHash: String(r.token_hash),
+  kind: String(r.kind) as TokenKind,
+  workspaceId: str(r.workspace_id),
+  expiresAt: str(r.expires_at),
+  createdAt: String(r.created_at),
+});
+
+export const toWorkspace = (r: Row): Workspace => ({
+  id: String(r.id),
+  userId: String(r.user_id),
+  name: String(r.name),
+  createdAt: String(r.created_at),
+});
+
+export const toAiConfig = (r: Row): AiConfigRecord => ({
+  mode: String(r.mode) as AiMode,
+  provider: String(r.provider),
+  model: str(r.model),
+  key:
+    r.key_ciphertext == null
+      ? null
+      : { ciphertext: String(r.key_ciphertext), wrappedDek: String(r.key_wrapped_dek), kekId: String(r.key_kek_id) },
+  keyFingerprint: str(r.key_fingerprint),
+  keyUpdatedAt: str(r.key_updated_at),
+  revision: Number(r.revision),
+  updatedAt: String(r.updated_at),
+});
+
+export const aiConfigParams = (c: AiConfigRecord) => [
+  c.mode,
+  c.provider,
+  c.model,
+  c.key?.ciphertext ?? null,
+  c.key?.wrappedDek ?? null,
+  c.key?.kekId ?? null,
+  c.keyFingerprint,
+  c.keyUpdatedAt,
+  c.revision,
+  c.updatedAt,
+];
+
+export const toAuditEvent = (r: Row): AuditEvent => ({
+  id: String(r.id),
+  ownerKind: String(r.owner_kind) as ConfigOwnerKind,
+  ownerId: String(r.owner_id),
+  actorUserId: String(r.actor_user_id),
+  actorName: String(r.actor_name),
+  action: String(r.action),
+  changes: JSON.parse(String(r.changes)) as AuditEvent['changes'],
+  keyEvent: str(r.key_event) as KeyEvent | null,
+  revision: r.revision == null ? null : Number(r.revision),
+  at: String(r.at),
+});
+
+export const auditParams = (e: AuditEvent) => [
+  e.id,
+  e.ownerKind,
+  e.ownerId,
+  e.actorUserId,
+  e.actorName,
+  e.action,
+  JSON.stringify(e.changes),
+  e.keyEvent,
+  e.revision,
+  e.at,
+];
