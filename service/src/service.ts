@@ -31,7 +31,8 @@ export async function createService(config: ServiceConfig): Promise<Service> {
   try {
     const envelopes = new Envelopes(keyring);
     const configs = await AiConfigs.open(storage, envelopes);
-    const rate = config.rateLimitPerMinute ?? (env.RIGBOX_RATE_LIMIT ? Number(env.RIGBOX_RATE_LIMIT) : undefined);
+    const rate =
+      config.rateLimitPerMinute ?? (env.RIGBOX_RATE_LIMIT ? Number(env.RIGBOX_RATE_LIMIT) : undefined);
     const app = await buildApp({
       storage,
       configs,

@@ -14,7 +14,13 @@ export interface AiProviderInfo {
 }
 
 export const AI_PROVIDERS = [
-  { id: 'anthropic', label: 'Anthropic', envVar: 'ANTHROPIC_API_KEY', managed: true, keyPrefixes: ['sk-ant-'] },
+  {
+    id: 'anthropic',
+    label: 'Anthropic',
+    envVar: 'ANTHROPIC_API_KEY',
+    managed: true,
+    keyPrefixes: ['sk-ant-'],
+  },
   { id: 'openai', label: 'OpenAI', envVar: 'OPENAI_API_KEY', managed: true, keyPrefixes: ['sk-'] },
   { id: 'google', label: 'Google', envVar: 'GOOGLE_API_KEY', managed: true, keyPrefixes: ['AIza'] },
   { id: 'brave', label: 'Brave Search', envVar: 'BRAVE_API_KEY', managed: true, keyPrefixes: [] },
@@ -22,12 +28,20 @@ export const AI_PROVIDERS = [
   { id: 'groq', label: 'Groq', envVar: 'GROQ_API_KEY', managed: false, keyPrefixes: ['gsk_'] },
   { id: 'xai', label: 'xAI', envVar: 'XAI_API_KEY', managed: false, keyPrefixes: ['xai-'] },
   { id: 'deepseek', label: 'DeepSeek', envVar: 'DEEPSEEK_API_KEY', managed: false, keyPrefixes: ['sk-'] },
-  { id: 'openrouter', label: 'OpenRouter', envVar: 'OPENROUTER_API_KEY', managed: false, keyPrefixes: ['sk-or-'] },
+  {
+    id: 'openrouter',
+    label: 'OpenRouter',
+    envVar: 'OPENROUTER_API_KEY',
+    managed: false,
+    keyPrefixes: ['sk-or-'],
+  },
 ] as const satisfies readonly AiProviderInfo[];
 
 export type AiProviderId = (typeof AI_PROVIDERS)[number]['id'];
 export const AI_PROVIDER_IDS = AI_PROVIDERS.map((p) => p.id) as [AiProviderId, ...AiProviderId[]];
-export const MANAGED_PROVIDER_IDS: readonly AiProviderId[] = AI_PROVIDERS.filter((p) => p.managed).map((p) => p.id);
+export const MANAGED_PROVIDER_IDS: readonly AiProviderId[] = AI_PROVIDERS.filter((p) => p.managed).map(
+  (p) => p.id,
+);
 
 export function aiProvider(id: AiProviderId): AiProviderInfo {
   const found = AI_PROVIDERS.find((p) => p.id === id);
@@ -47,7 +61,6 @@ export function checkApiKeyShape(provider: AiProviderId, key: string): string | 
   if (key.trim().length === 0) return 'api_key is only whitespace';
   if (key.length > API_KEY_MAX_LENGTH) return `api_key is longer than ${API_KEY_MAX_LENGTH} characters`;
   if (/\s/.test(key)) return 'api_key contains whitespace';
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
   if (/[^\x21-\x7e]/.test(key)) return 'api_key contains characters outside printable ASCII';
   if (key.length < API_KEY_MIN_LENGTH) return `api_key is shorter than ${API_KEY_MIN_LENGTH} characters`;
   const info = aiProvider(provider);
@@ -58,9 +71,11 @@ export function checkApiKeyShape(provider: AiProviderId, key: string): string | 
   }
   // A key from another provider pasted by mistake, e.g. an Anthropic key for OpenAI.
   const other = AI_PROVIDERS.find(
-    (p) => p.id !== provider && p.keyPrefixes.some((prefix) => key.startsWith(prefix) && !info.keyPrefixes.includes(prefix)),
+    (p) =>
+      p.id !== provider &&
+      p.keyPrefixes.some((prefix) => key.startsWith(prefix) && !info.keyPrefixes.includes(prefix)),
   );
-  if (other && other.keyPrefixes.some((p) => p.length > Math.max(0, ...info.keyPrefixes.map((q) => q.length)))) {
+  if (other?.keyPrefixes.some((p) => p.length > Math.max(0, ...info.keyPrefixes.map((q) => q.length)))) {
     return `api_key looks like a ${other.label} key, not a ${info.label} key`;
   }
   return undefined;

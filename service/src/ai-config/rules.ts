@@ -47,7 +47,8 @@ export function decide(current: AiConfigRecord, input: AiConfigInput): DesiredCo
     if (problem) throw new ApiError(422, 'api_key_invalid', problem, 'api_key');
     return { mode: 'byok', provider: input.provider, model, key: { kind: 'set', value: input.api_key } };
   }
-  if (input.api_key === null) return { mode: 'byok', provider: input.provider, model, key: { kind: 'clear' } };
+  if (input.api_key === null)
+    return { mode: 'byok', provider: input.provider, model, key: { kind: 'clear' } };
 
   // A stored key belongs to its provider: keeping it under another provider would send it to the wrong API.
   if (providerChanged && current.key !== null) {

@@ -3,7 +3,9 @@ import { AI_PROVIDER_IDS } from './providers.js';
 
 /** The one source of truth for the AI-config shapes: validation, types and the OpenAPI document. */
 
-export const Mode = z.enum(['managed', 'byok']).describe('`managed`: Rigbox pays and counts credits. `byok`: your own provider key.');
+export const Mode = z
+  .enum(['managed', 'byok'])
+  .describe('`managed`: Rigbox pays and counts credits. `byok`: your own provider key.');
 export const AiProvider = z.enum(AI_PROVIDER_IDS).describe('The AI provider.');
 export const Model = z
   .string()
@@ -57,7 +59,7 @@ export const WorkspaceName = z
 
 export const CreateWorkspaceInput = z.strictObject({
   name: WorkspaceName,
-  ai_config: AiConfigInput.optional().describe('Overrides the caller\'s AI defaults for this workspace.'),
+  ai_config: AiConfigInput.optional().describe("Overrides the caller's AI defaults for this workspace."),
 });
 
 export const WorkspaceView = z.object({

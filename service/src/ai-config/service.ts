@@ -122,20 +122,35 @@ export class AiConfigs {
       const desired = decide(current, input);
       const next = this.apply(owner, current, desired);
       if (!next) return { config: current, changed: false };
-      const audit = this.auditEvent(actor, owner, 'ai_config.updated', next.changes, next.keyEvent, next.config.revision);
+      const audit = this.auditEvent(
+        actor,
+        owner,
+        'ai_config.updated',
+        next.changes,
+        next.keyEvent,
+        next.config.revision,
+      );
       if (await this.storage.putAiConfig(owner, next.config, current.revision, audit)) {
         return { config: next.config, changed: true };
       }
       // Another writer changed it between our read and write. With If-Match the caller asked
       // to be told; without it, read again and re-apply the same request.
       if (ifMatch !== undefined && ifMatch.trim() !== '*') {
-        throw new ApiError(412, 'revision_mismatch', 'the config changed while this request was applied; read it again and retry');
+        throw new ApiError(
+          412,
+          'revision_mismatch',
+          'the config changed while this request was applied; read it again and retry',
+        );
       }
     }
     throw new ApiError(409, 'write_conflict', 'the config is being changed by many writers at once; retry');
   }
 
-  async createWorkspace(actor: Actor, name: string, input?: AiConfigInput): Promise<{ workspace: Workspace; config: AiConfigRecord }> {
+  async createWorkspace(
+    actor: Actor,
+    name: string,
+    input?: AiConfigInput,
+  ): Promise<{ workspace: Workspace; config: AiConfigRecord }> {
     const now = new Date().toISOString();
     const workspace: Workspace = { id: newId('ws'), userId: actor.userId, name, createdAt: now };
     const owner: ConfigOwner = { kind: 'workspace', id: workspace.id };
@@ -173,7 +188,14 @@ export class AiConfigs {
   }
 
   async deleteWorkspace(actor: Actor, workspaceId: string): Promise<void> {
-    const audit = this.auditEvent(actor, { kind: 'workspace', id: workspaceId }, 'workspace.deleted', {}, null, null);
+    const audit = this.auditEvent(
+      actor,
+      { kind: 'workspace', id: workspaceId },
+      'workspace.deleted',
+      {},
+      null,
+      null,
+    );
     if (!(await this.storage.deleteWorkspace(actor.userId, workspaceId, audit))) throw notFound('workspace');
   }
 

@@ -6,7 +6,10 @@ import type { Storage, TokenRecord, User } from '../storage/types.js';
 export const USER_TOKEN_PREFIX = 'rbx';
 
 /** Creates the user if new and a fresh user token; returns the token once, it is stored only as a hash. */
-export async function createUserToken(storage: Storage, userName: string): Promise<{ user: User; token: string }> {
+export async function createUserToken(
+  storage: Storage,
+  userName: string,
+): Promise<{ user: User; token: string }> {
   const now = new Date().toISOString();
   const user = await storage.ensureUser(userName, now);
   const token = newToken(USER_TOKEN_PREFIX);

@@ -28,8 +28,12 @@ function dataDirOf(values: { 'data-dir'?: string | undefined }): string {
 
 function parse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>) {
   try {
-    return parseArgs({ args, options: { ...options, 'data-dir': { type: 'string' } }, strict: true, allowPositionals: false })
-      .values as Record<string, string | undefined>;
+    return parseArgs({
+      args,
+      options: { ...options, 'data-dir': { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    }).values as Record<string, string | undefined>;
   } catch (err) {
     throw new CliError(`${(err as Error).message}\n${USAGE}`);
   }
@@ -38,7 +42,8 @@ function parse(args: string[], options: Record<string, { type: 'string' | 'boole
 async function serve(args: string[]) {
   const v = parse(args, { port: { type: 'string' }, host: { type: 'string' } });
   const port = Number(v.port ?? process.env.RIGBOX_PORT ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0..65535, got ${v.port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CliError(`--port must be 0..65535, got ${v.port}`);
   const host = v.host ?? process.env.RIGBOX_HOST ?? '127.0.0.1';
   const dataDir = dataDirOf(v);
   const logger = createLogger();
@@ -58,7 +63,10 @@ async function serve(args: string[]) {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
-async function withStorage<T>(dataDir: string, fn: (storage: Awaited<ReturnType<typeof openStorage>>) => Promise<T>) {
+async function withStorage<T>(
+  dataDir: string,
+  fn: (storage: Awaited<ReturnType<typeof openStorage>>) => Promise<T>,
+) {
   const storage = await openStorage({ dataDir, databaseUrl: process.env.RIGBOX_DATABASE_URL });
   try {
     return await fn(storage);
@@ -71,7 +79,9 @@ async function tokenCreate(args: string[]) {
   const v = parse(args, { user: { type: 'string' } });
   if (!v.user) throw new CliError('token create needs --user <name>');
   if (!USER_NAME_PATTERN.test(v.user)) {
-    throw new CliError('--user must be 1-64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit');
+    throw new CliError(
+      '--user must be 1-64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit',
+    );
   }
   const user = v.user;
   const { token, user: created } = await withStorage(dataDirOf(v), (s) => createUserToken(s, user));
@@ -96,13 +106,16 @@ async function kekRotate(args: string[]) {
     `rigbox: re-wrapped ${report.rewrapped} data keys under master key ${keyring.primary.id} (${report.alreadyCurrent} already current)`,
   );
   if (report.failed.length > 0) {
-    throw new CliError(`${report.failed.length} stored keys failed their integrity check and were left as they are: ${report.failed.join(', ')}`);
+    throw new CliError(
+      `${report.failed.length} stored keys failed their integrity check and were left as they are: ${report.failed.join(', ')}`,
+    );
   }
 }
 
 async function userPlan(args: string[]) {
   const v = parse(args, { user: { type: 'string' }, plan: { type: 'string' } });
-  if (!v.user || (v.plan !== 'free' && v.plan !== 'pro')) throw new CliError('user plan needs --user <name> --plan free|pro');
+  if (!v.user || (v.plan !== 'free' && v.plan !== 'pro'))
+    throw new CliError('user plan needs --user <name> --plan free|pro');
   const plan = v.plan;
   const userName = v.user;
   await withStorage(dataDirOf(v), async (s) => {
@@ -126,7 +139,8 @@ export async function main(argv: string[]): Promise<void> {
     }
     throw new CliError(`unknown command: ${[a, b].filter(Boolean).join(' ')}\n${USAGE}`);
   } catch (err) {
-    const message = err instanceof CliError || err instanceof KeyringError ? err.message : `${(err as Error).message}`;
+    const message =
+      err instanceof CliError || err instanceof KeyringError ? err.message : `${(err as Error).message}`;
     say(`rigbox: error: ${message}`);
     process.exitCode = 1;
   }

@@ -83,7 +83,11 @@ export class Envelopes {
     if (envelope.kekId === primary.id) return undefined;
     const dek = this.unwrap(recordId, envelope);
     try {
-      return { ciphertext: envelope.ciphertext, wrappedDek: seal(primary.key, dek, dekAad(recordId)), kekId: primary.id };
+      return {
+        ciphertext: envelope.ciphertext,
+        wrappedDek: seal(primary.key, dek, dekAad(recordId)),
+        kekId: primary.id,
+      };
     } finally {
       dek.fill(0);
     }

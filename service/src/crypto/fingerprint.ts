@@ -9,7 +9,9 @@ export class Fingerprinter {
   constructor(private readonly secret: Buffer) {}
 
   fingerprint(apiKey: string): string {
-    const mac = createHmac('sha256', this.secret).update('rigbox/api-key-fingerprint/v1\0').update(apiKey, 'utf8');
+    const mac = createHmac('sha256', this.secret)
+      .update('rigbox/api-key-fingerprint/v1\0')
+      .update(apiKey, 'utf8');
     return `hmac-sha256:${mac.digest('base64url').slice(0, 32)}`;
   }
 }

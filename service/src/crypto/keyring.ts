@@ -30,8 +30,9 @@ function parseKey(text: string, where: string): Buffer {
   const t = text.trim();
   let key: Buffer | undefined;
   if (/^[0-9a-fA-F]{64}$/.test(t)) key = Buffer.from(t, 'hex');
-  else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(t)) key = Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-  if (!key || key.length !== 32) {
+  else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(t))
+    key = Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  if (key?.length !== 32) {
     throw new KeyringError(`${where}: each master key must be 32 bytes, as 64 hex characters or base64`);
   }
   return key;

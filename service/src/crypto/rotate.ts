@@ -1,5 +1,5 @@
 import type { Storage } from '../storage/types.js';
-import { type Envelopes, EnvelopeError } from './envelope.js';
+import { EnvelopeError, type Envelopes } from './envelope.js';
 
 export interface RotationReport {
   rewrapped: number;

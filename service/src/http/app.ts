@@ -69,7 +69,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', storage: options.storage.kind }));
+  app.get('/healthz', { schema: { hide: true } }, async () => ({
+    status: 'ok',
+    storage: options.storage.kind,
+  }));
 
   await app.register(aiConfigRoutes, { storage: options.storage, configs: options.configs });
   return app;

@@ -29,13 +29,26 @@ const STATUS_TEXT: Record<number, string> = {
  */
 const FIXED_MESSAGES: Record<string, [number, string, string]> = {
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_json', 'request body is not valid JSON'],
-  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_json', 'request body is empty but Content-Type is application/json'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [
+    400,
+    'invalid_json',
+    'request body is empty but Content-Type is application/json',
+  ],
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'body_too_large', 'request body is larger than the 16 KiB limit'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type', 'send the body as application/json'],
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_content_length', 'Content-Length does not match the body'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [
+    400,
+    'invalid_content_length',
+    'Content-Length does not match the body',
+  ],
 };
 
-export function errorBody(statusCode: number, code: string, message: string, extra: Record<string, unknown> = {}) {
+export function errorBody(
+  statusCode: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+) {
   return { statusCode, error: STATUS_TEXT[statusCode] ?? 'Error', code, message, ...extra };
 }
 
@@ -64,7 +77,9 @@ export function registerErrorHandler(app: FastifyInstance): void {
     if (fixed) return reply.code(fixed[0]).send(errorBody(fixed[0], fixed[1], fixed[2]));
     const status = err.statusCode ?? 500;
     if (status === 429) {
-      return reply.code(429).send(errorBody(429, 'rate_limited', 'too many requests for this token; slow down and retry'));
+      return reply
+        .code(429)
+        .send(errorBody(429, 'rate_limited', 'too many requests for this token; slow down and retry'));
     }
     if (status >= 400 && status < 500) {
       // Other framework 4xx: a generic message (theirs might quote input).
@@ -73,11 +88,16 @@ export function registerErrorHandler(app: FastifyInstance): void {
     if (err instanceof EnvelopeError) {
       request.log.error({ record: err.recordId }, 'stored key failed to decrypt: refusing to use it');
     } else {
-      request.log.error({ err: { type: err.name, code: err.code, message: err.message, stack: err.stack } }, 'request failed');
+      request.log.error(
+        { err: { type: err.name, code: err.code, message: err.message, stack: err.stack } },
+        'request failed',
+      );
     }
     return reply.code(500).send(errorBody(500, 'internal_error', 'Internal Server Error'));
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(errorBody(404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));
+    reply
+      .code(404)
+      .send(errorBody(404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));
   });
 }

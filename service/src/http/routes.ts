@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { type AiConfigs, actorOf, etagOf, toView } from '../ai-config/service.js';
 import {
   AiConfigInput,
   AiConfigView,
@@ -10,6 +9,7 @@ import {
   ErrorBody,
   WorkspaceView,
 } from '../ai-config/schemas.js';
+import { type AiConfigs, actorOf, etagOf, toView } from '../ai-config/service.js';
 import { authenticate } from '../auth/tokens.js';
 import type { AiConfigRecord, ConfigOwner, Storage, User, Workspace } from '../storage/types.js';
 
@@ -21,13 +21,22 @@ declare module 'fastify' {
 
 const WorkspaceParams = z.strictObject({ id: z.string().min(1).max(64) });
 const IfMatchHeaders = z.object({
-  'if-match': z.string().max(200).optional().describe('The ETag of the revision this change is based on; 412 if it moved.'),
+  'if-match': z
+    .string()
+    .max(200)
+    .optional()
+    .describe('The ETag of the revision this change is based on; 412 if it moved.'),
 });
 const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 412: ErrorBody, 422: ErrorBody };
 const security = [{ bearer: [] }];
 
 function workspaceView(ws: Workspace, config: AiConfigRecord) {
-  return { id: ws.id, name: ws.name, created_at: ws.createdAt, ai_config: toView({ kind: 'workspace', id: ws.id }, config) };
+  return {
+    id: ws.id,
+    name: ws.name,
+    created_at: ws.createdAt,
+    ai_config: toView({ kind: 'workspace', id: ws.id }, config),
+  };
 }
 
 function sendConfig(reply: FastifyReply, owner: ConfigOwner, config: AiConfigRecord) {
@@ -54,7 +63,8 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
     {
       schema: {
         summary: 'Create a workspace',
-        description: "Without ai_config the workspace starts from a snapshot of the caller's AI defaults (key included).",
+        description:
+          "Without ai_config the workspace starts from a snapshot of the caller's AI defaults (key included).",
         tags: ['workspaces'],
         security,
         body: CreateWorkspaceInput,
@@ -63,7 +73,11 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
     },
     async (request, reply) => {
       const user = userOf(request);
-      const { workspace, config } = await configs.createWorkspace(actorOf(user), request.body.name, request.body.ai_config);
+      const { workspace, config } = await configs.createWorkspace(
+        actorOf(user),
+        request.body.name,
+        request.body.ai_config,
+      );
       reply.code(201).header('location', `/api/workspaces/${workspace.id}`);
       return workspaceView(workspace, config);
     },

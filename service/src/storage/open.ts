@@ -12,10 +12,14 @@ export async function openStorage(config: StorageConfig): Promise<Storage> {
   const url = config.databaseUrl?.trim();
   if (url) {
     if (!/^postgres(ql)?:\/\//.test(url)) {
-      throw new Error('RIGBOX_DATABASE_URL must start with postgres:// (or leave it unset for the embedded SQLite)');
+      throw new Error(
+        'RIGBOX_DATABASE_URL must start with postgres:// (or leave it unset for the embedded SQLite)',
+      );
     }
     // The PostgreSQL backend is the scale-out work (issue 7); refuse clearly rather than fall back.
-    throw new Error('RIGBOX_DATABASE_URL (PostgreSQL) is not supported by this build yet; unset it to use the embedded SQLite');
+    throw new Error(
+      'RIGBOX_DATABASE_URL (PostgreSQL) is not supported by this build yet; unset it to use the embedded SQLite',
+    );
   }
   return new SqliteStorage(join(config.dataDir, 'rigbox.db'));
 }

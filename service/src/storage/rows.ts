@@ -1,4 +1,15 @@
-import type { AiConfigRecord, AiMode, AuditEvent, ConfigOwnerKind, KeyEvent, Plan, TokenKind, TokenRecord, User, Workspace } from './types.js';
+import type {
+  AiConfigRecord,
+  AiMode,
+  AuditEvent,
+  ConfigOwnerKind,
+  KeyEvent,
+  Plan,
+  TokenKind,
+  TokenRecord,
+  User,
+  Workspace,
+} from './types.js';
 
 /** Row <-> record mapping shared by the SQLite and PostgreSQL backends (same column names). */
 type Row = Record<string, unknown>;
@@ -36,7 +47,11 @@ export const toAiConfig = (r: Row): AiConfigRecord => ({
   key:
     r.key_ciphertext == null
       ? null
-      : { ciphertext: String(r.key_ciphertext), wrappedDek: String(r.key_wrapped_dek), kekId: String(r.key_kek_id) },
+      : {
+          ciphertext: String(r.key_ciphertext),
+          wrappedDek: String(r.key_wrapped_dek),
+          kekId: String(r.key_kek_id),
+        },
   keyFingerprint: str(r.key_fingerprint),
   keyUpdatedAt: str(r.key_updated_at),
   revision: Number(r.revision),

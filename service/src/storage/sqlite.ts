@@ -2,8 +2,17 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Envelope } from '../crypto/envelope.js';
+import { newId } from '../ids.js';
 import { MIGRATIONS } from './migrations.js';
-import { aiConfigParams, auditParams, toAiConfig, toAuditEvent, toToken, toUser, toWorkspace } from './rows.js';
+import {
+  aiConfigParams,
+  auditParams,
+  toAiConfig,
+  toAuditEvent,
+  toToken,
+  toUser,
+  toWorkspace,
+} from './rows.js';
 import type {
   AiConfigRecord,
   AuditEvent,
@@ -15,7 +24,6 @@ import type {
   User,
   Workspace,
 } from './types.js';
-import { newId } from '../ids.js';
 
 type Row = Record<string, unknown>;
 
@@ -30,7 +38,7 @@ const UPDATE_CONFIG = `UPDATE ai_configs SET mode = ?, provider = ?, model = ?, 
 export class SqliteStorage implements Storage {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
-  private readonly stmt: Record<string, Database.Statement>;
+  private readonly stmt: ReturnType<SqliteStorage['prepareAll']>;
 
   constructor(readonly file: string) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -41,10 +49,16 @@ export class SqliteStorage implements Storage {
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     this.migrate();
+    this.stmt = this.prepareAll();
+  }
+
+  private prepareAll() {
     const p = (sql: string) => this.db.prepare(sql);
-    this.stmt = {
+    return {
       userByName: p('SELECT * FROM users WHERE name = ?'),
-      insertUser: p('INSERT INTO users (id, name, plan, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING'),
+      insertUser: p(
+        'INSERT INTO users (id, name, plan, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
+      ),
       setPlan: p('UPDATE users SET plan = ? WHERE id = ?'),
       insertToken: p(
         'INSERT INTO api_tokens (id, user_id, token_hash, kind, workspace_id, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -63,7 +77,9 @@ export class SqliteStorage implements Storage {
       insertConfig: p(INSERT_CONFIG),
       updateConfig: p(UPDATE_CONFIG),
       insertAudit: p(INSERT_AUDIT),
-      listAudit: p('SELECT * FROM audit_events WHERE owner_kind = ? AND owner_id = ? ORDER BY id DESC LIMIT ?'),
+      listAudit: p(
+        'SELECT * FROM audit_events WHERE owner_kind = ? AND owner_id = ? ORDER BY id DESC LIMIT ?',
+      ),
       configEnvelopes: p(
         'SELECT owner_kind, owner_id, key_ciphertext, key_wrapped_dek, key_kek_id FROM ai_configs WHERE key_ciphertext IS NOT NULL',
       ),
@@ -72,7 +88,9 @@ export class SqliteStorage implements Storage {
         `UPDATE ai_configs SET key_wrapped_dek = ?, key_kek_id = ?
          WHERE owner_kind = ? AND owner_id = ? AND key_ciphertext = ? AND key_wrapped_dek = ?`,
       ),
-      rewrapSecret: p('UPDATE service_secrets SET wrapped_dek = ?, kek_id = ? WHERE name = ? AND wrapped_dek = ?'),
+      rewrapSecret: p(
+        'UPDATE service_secrets SET wrapped_dek = ?, kek_id = ? WHERE name = ? AND wrapped_dek = ?',
+      ),
       getSecret: p('SELECT * FROM service_secrets WHERE name = ?'),
       insertSecret: p(
         'INSERT INTO service_secrets (name, ciphertext, wrapped_dek, kek_id, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
@@ -81,18 +99,22 @@ export class SqliteStorage implements Storage {
   }
 
   private migrate(): void {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
     const applied = new Set(
       (this.db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => Number(r.version)),
     );
     for (const m of MIGRATIONS) {
       if (applied.has(m.version)) continue;
-      this.db.transaction(() => {
-        this.db.exec(m.sql);
-        this.db
-          .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-          .run(m.version, m.name, new Date().toISOString());
-      }).immediate();
+      this.db
+        .transaction(() => {
+          this.db.exec(m.sql);
+          this.db
+            .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+            .run(m.version, m.name, new Date().toISOString());
+        })
+        .immediate();
     }
   }
 
@@ -101,25 +123,25 @@ export class SqliteStorage implements Storage {
   }
 
   async ensureUser(name: string, now: string): Promise<User> {
-    this.stmt.insertUser!.run(newId('usr'), name, 'free', now);
-    return toUser(this.stmt.userByName!.get(name) as Row);
+    this.stmt.insertUser.run(newId('usr'), name, 'free', now);
+    return toUser(this.stmt.userByName.get(name) as Row);
   }
 
   async findUserByName(name: string): Promise<User | undefined> {
-    const row = this.stmt.userByName!.get(name) as Row | undefined;
+    const row = this.stmt.userByName.get(name) as Row | undefined;
     return row ? toUser(row) : undefined;
   }
 
   async setUserPlan(userId: string, plan: Plan): Promise<void> {
-    this.stmt.setPlan!.run(plan, userId);
+    this.stmt.setPlan.run(plan, userId);
   }
 
   async insertToken(t: TokenRecord): Promise<void> {
-    this.stmt.insertToken!.run(t.id, t.userId, t.tokenHash, t.kind, t.workspaceId, t.expiresAt, t.createdAt);
+    this.stmt.insertToken.run(t.id, t.userId, t.tokenHash, t.kind, t.workspaceId, t.expiresAt, t.createdAt);
   }
 
   async findToken(tokenHash: string): Promise<{ token: TokenRecord; user: User } | undefined> {
-    const r = this.stmt.findToken!.get(tokenHash) as Row | undefined;
+    const r = this.stmt.findToken.get(tokenHash) as Row | undefined;
     if (!r) return undefined;
     return {
       token: toToken(r),
@@ -128,66 +150,90 @@ export class SqliteStorage implements Storage {
   }
 
   async createWorkspace(ws: Workspace, config: AiConfigRecord, audit: AuditEvent): Promise<void> {
-    this.db.transaction(() => {
-      this.stmt.insertWorkspace!.run(ws.id, ws.userId, ws.name, ws.createdAt);
-      this.stmt.insertConfig!.run('workspace', ws.id, ...aiConfigParams(config));
-      this.stmt.insertAudit!.run(...auditParams(audit));
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.stmt.insertWorkspace.run(ws.id, ws.userId, ws.name, ws.createdAt);
+        this.stmt.insertConfig.run('workspace', ws.id, ...aiConfigParams(config));
+        this.stmt.insertAudit.run(...auditParams(audit));
+      })
+      .immediate();
   }
 
   async getWorkspace(userId: string, workspaceId: string): Promise<Workspace | undefined> {
-    const r = this.stmt.getWorkspace!.get(userId, workspaceId) as Row | undefined;
+    const r = this.stmt.getWorkspace.get(userId, workspaceId) as Row | undefined;
     return r ? toWorkspace(r) : undefined;
   }
 
   async listWorkspaces(userId: string): Promise<Workspace[]> {
-    return (this.stmt.listWorkspaces!.all(userId) as Row[]).map(toWorkspace);
+    return (this.stmt.listWorkspaces.all(userId) as Row[]).map(toWorkspace);
   }
 
   async deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean> {
-    return this.db.transaction(() => {
-      const gone = this.stmt.deleteWorkspace!.run(userId, workspaceId).changes === 1;
-      if (!gone) return false;
-      this.stmt.deleteConfig!.run('workspace', workspaceId);
-      this.stmt.deleteRuntimeTokens!.run(workspaceId);
-      this.stmt.insertAudit!.run(...auditParams(audit));
-      return true;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const gone = this.stmt.deleteWorkspace.run(userId, workspaceId).changes === 1;
+        if (!gone) return false;
+        this.stmt.deleteConfig.run('workspace', workspaceId);
+        this.stmt.deleteRuntimeTokens.run(workspaceId);
+        this.stmt.insertAudit.run(...auditParams(audit));
+        return true;
+      })
+      .immediate();
   }
 
   async getAiConfig(owner: ConfigOwner): Promise<AiConfigRecord | undefined> {
-    const r = this.stmt.getConfig!.get(owner.kind, owner.id) as Row | undefined;
+    const r = this.stmt.getConfig.get(owner.kind, owner.id) as Row | undefined;
     return r ? toAiConfig(r) : undefined;
   }
 
-  async putAiConfig(owner: ConfigOwner, next: AiConfigRecord, expectedRevision: number, audit: AuditEvent): Promise<boolean> {
-    return this.db.transaction(() => {
-      if (expectedRevision === 0) {
-        if (this.stmt.getConfig!.get(owner.kind, owner.id)) return false;
-        this.stmt.insertConfig!.run(owner.kind, owner.id, ...aiConfigParams(next));
-      } else {
-        const res = this.stmt.updateConfig!.run(...aiConfigParams(next), owner.kind, owner.id, expectedRevision);
-        if (res.changes !== 1) return false;
-      }
-      this.stmt.insertAudit!.run(...auditParams(audit));
-      return true;
-    }).immediate();
+  async putAiConfig(
+    owner: ConfigOwner,
+    next: AiConfigRecord,
+    expectedRevision: number,
+    audit: AuditEvent,
+  ): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        if (expectedRevision === 0) {
+          if (this.stmt.getConfig.get(owner.kind, owner.id)) return false;
+          this.stmt.insertConfig.run(owner.kind, owner.id, ...aiConfigParams(next));
+        } else {
+          const res = this.stmt.updateConfig.run(
+            ...aiConfigParams(next),
+            owner.kind,
+            owner.id,
+            expectedRevision,
+          );
+          if (res.changes !== 1) return false;
+        }
+        this.stmt.insertAudit.run(...auditParams(audit));
+        return true;
+      })
+      .immediate();
   }
 
   async listAudit(owner: ConfigOwner, limit: number): Promise<AuditEvent[]> {
-    return (this.stmt.listAudit!.all(owner.kind, owner.id, limit) as Row[]).map(toAuditEvent);
+    return (this.stmt.listAudit.all(owner.kind, owner.id, limit) as Row[]).map(toAuditEvent);
   }
 
   async listEnvelopes(): Promise<StoredEnvelope[]> {
-    const configs = (this.stmt.configEnvelopes!.all() as Row[]).map((r) => ({
+    const configs = (this.stmt.configEnvelopes.all() as Row[]).map((r) => ({
       table: 'ai_configs' as const,
       recordId: `${r.owner_kind}:${r.owner_id}`,
-      envelope: { ciphertext: String(r.key_ciphertext), wrappedDek: String(r.key_wrapped_dek), kekId: String(r.key_kek_id) },
+      envelope: {
+        ciphertext: String(r.key_ciphertext),
+        wrappedDek: String(r.key_wrapped_dek),
+        kekId: String(r.key_kek_id),
+      },
     }));
-    const secrets = (this.stmt.secretEnvelopes!.all() as Row[]).map((r) => ({
+    const secrets = (this.stmt.secretEnvelopes.all() as Row[]).map((r) => ({
       table: 'service_secrets' as const,
       recordId: `secret:${r.name}`,
-      envelope: { ciphertext: String(r.ciphertext), wrappedDek: String(r.wrapped_dek), kekId: String(r.kek_id) },
+      envelope: {
+        ciphertext: String(r.ciphertext),
+        wrappedDek: String(r.wrapped_dek),
+        kekId: String(r.kek_id),
+      },
     }));
     return [...configs, ...secrets];
   }
@@ -197,26 +243,36 @@ export class SqliteStorage implements Storage {
     const id = rest.join(':');
     if (stored.table === 'ai_configs') {
       return (
-        this.stmt.rewrapConfig!.run(next.wrappedDek, next.kekId, kind, id, stored.envelope.ciphertext, stored.envelope.wrappedDek)
-          .changes === 1
+        this.stmt.rewrapConfig.run(
+          next.wrappedDek,
+          next.kekId,
+          kind,
+          id,
+          stored.envelope.ciphertext,
+          stored.envelope.wrappedDek,
+        ).changes === 1
       );
     }
-    return this.stmt.rewrapSecret!.run(next.wrappedDek, next.kekId, id, stored.envelope.wrappedDek).changes === 1;
+    return (
+      this.stmt.rewrapSecret.run(next.wrappedDek, next.kekId, id, stored.envelope.wrappedDek).changes === 1
+    );
   }
 
   async getServiceSecret(name: string): Promise<Envelope | undefined> {
-    const r = this.stmt.getSecret!.get(name) as Row | undefined;
-    return r ? { ciphertext: String(r.ciphertext), wrappedDek: String(r.wrapped_dek), kekId: String(r.kek_id) } : undefined;
+    const r = this.stmt.getSecret.get(name) as Row | undefined;
+    return r
+      ? { ciphertext: String(r.ciphertext), wrappedDek: String(r.wrapped_dek), kekId: String(r.kek_id) }
+      : undefined;
   }
 
   async insertServiceSecret(name: string, envelope: Envelope, now: string): Promise<Envelope> {
-    this.stmt.insertSecret!.run(name, envelope.ciphertext, envelope.wrappedDek, envelope.kekId, now);
+    this.stmt.insertSecret.run(name, envelope.ciphertext, envelope.wrappedDek, envelope.kekId, now);
     return (await this.getServiceSecret(name)) as Envelope;
   }
 
   /** For tests and the crash checks: the raw row, exactly as stored. */
   rawConfigRow(owner: ConfigOwner): Row | undefined {
-    return this.stmt.getConfig!.get(owner.kind, owner.id) as Row | undefined;
+    return this.stmt.getConfig.get(owner.kind, owner.id) as Row | undefined;
   }
 
   /** For fault-injection tests only: overwrite stored columns as an attacker with file access could. */

@@ -98,7 +98,12 @@ export interface Storage {
    * Writes `next` only if the stored revision is still `expectedRevision` (0: no row yet), with
    * its audit event, in one transaction. False when another writer got there first.
    */
-  putAiConfig(owner: ConfigOwner, next: AiConfigRecord, expectedRevision: number, audit: AuditEvent): Promise<boolean>;
+  putAiConfig(
+    owner: ConfigOwner,
+    next: AiConfigRecord,
+    expectedRevision: number,
+    audit: AuditEvent,
+  ): Promise<boolean>;
   listAudit(owner: ConfigOwner, limit: number): Promise<AuditEvent[]>;
 
   listEnvelopes(): Promise<StoredEnvelope[]>;

@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import type { SqliteStorage } from '../storage/sqlite.js';
+import { canaryKey, type Harness, startHarness } from '../testing/harness.js';
+import { Envelopes } from './envelope.js';
+import { Keyring, kekId } from './keyring.js';
+import { rewrapAll } from './rotate.js';
+
+let h: Harness;
+let token: string;
+let userId: string;
+const masterKey = randomBytes(32);
+
+beforeEach(async () => {
+  h = await startHarness({ env: { RIGBOX_MASTER_KEY: masterKey.toString('hex') } });
+  token = await h.token('alice');
+  userId = (await h.service.storage.findUserByName('alice'))!.id;
+});
+afterEach(() => h.close());
+
+const inject = (method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown) =>
+  h.service.app.inject({
+    method,
+    url,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    ...(body ? { payload: JSON.stringify(body) } : {}),
+  });
+
+async function byokWorkspace(key: string) {
+  const ws = (
+    await inject('POST', '/api/workspaces', {
+      name: 'w',
+      ai_config: { mode: 'byok', provider: 'anthropic', api_key: key },
+    })
+  ).json();
+  return ws.id as string;
+}
+
+const sqlite = () => h.service.storage as SqliteStorage;
+
+it('a key moved from one workspace into another row does not open, is reported, and is never used', async () => {
+  const canary = canaryKey();
+  const a = await byokWorkspace(canary);
+  await inject('PUT', '/api/users/me/ai-defaults', {
+    mode: 'byok',
+    provider: 'anthropic',
+    api_key: canaryKey(),
+  });
+  const row = sqlite().rawConfigRow({ kind: 'workspace', id: a })!;
+  // An attacker with write access to the database copies workspace A's ciphertext into the defaults row.
+  sqlite().tamperConfigRow(
+    { kind: 'defaults', id: userId },
+    {
+      key_ciphertext: String(row.key_ciphertext),
+      key_wrapped_dek: String(row.key_wrapped_dek),
+      key_kek_id: String(row.key_kek_id),
+    },
+  );
+  const created = await inject('POST', '/api/workspaces', { name: 'from-defaults' });
+  expect(created.statusCode).toBe(500);
+  expect(created.json()).toMatchObject({ message: 'Internal Server Error' });
+  expect(h.logs.text).toMatch(/stored key failed to decrypt/);
+  expect(h.logs.text).toContain(`defaults:${userId}`);
+  expect(h.logs.text).not.toContain(canary);
+  // Nothing half-written: only workspace A exists.
+  expect((await inject('GET', '/api/workspaces')).json().workspaces).toHaveLength(1);
+});
+
+it('a flipped ciphertext byte fails decryption and KEK rotation reports the record without touching it', async () => {
+  const a = await byokWorkspace(canaryKey());
+  const b = await byokWorkspace(canaryKey());
+  const row = sqlite().rawConfigRow({ kind: 'workspace', id: a })!;
+  const raw = Buffer.from(String(row.key_ciphertext), 'base64');
+  raw[raw.length - 1]! ^= 0x80;
+  sqlite().tamperConfigRow({ kind: 'workspace', id: a }, { key_ciphertext: raw.toString('base64') });
+  const config = await h.service.configs.current({ kind: 'workspace', id: a });
+  expect(() => h.service.configs.openKey({ kind: 'workspace', id: a }, config)).toThrow(/integrity check/);
+
+  const next = randomBytes(32);
+  const rotated = new Envelopes(
+    new Keyring(
+      [next, masterKey].map((key) => ({ id: kekId(key), key })),
+      { description: 'test', file: undefined, generated: false },
+    ),
+  );
+  // The wrapped data key is intact, so the tampered record re-wraps; its ciphertext still fails to open.
+  const report = await rewrapAll(h.service.storage, rotated);
+  expect(report.failed).toEqual([]);
+  expect(report.rewrapped).toBe(3); // the two workspaces' keys and the fingerprint secret
+  const cfgB = await h.service.configs.current({ kind: 'workspace', id: b });
+  expect(rotated.open(`workspace:${b}`, cfgB.key!)).toMatch(/^sk-ant-api03-CANARY/);
+  const cfgA = await h.service.configs.current({ kind: 'workspace', id: a });
+  expect(() => rotated.open(`workspace:${a}`, cfgA.key!)).toThrow(/integrity check/);
+
+  // A wrapped key that does not open is reported by id and left as it was.
+  sqlite().tamperConfigRow({ kind: 'workspace', id: b }, { key_wrapped_dek: String(row.key_wrapped_dek) });
+  const again = await rewrapAll(
+    h.service.storage,
+    new Envelopes(
+      new Keyring(
+        [
+          { id: kekId(randomBytes(32)), key: randomBytes(32) },
+          { id: kekId(next), key: next },
+        ],
+        { description: 't', file: undefined, generated: false },
+      ),
+    ),
+  );
+  expect(again.failed).toEqual([`workspace:${b}`]);
+});

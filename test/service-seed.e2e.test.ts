@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canaryKey, folderBytes } from '../service/src/testing/harness.js';
+import { RigboxServer, rigbox } from './support/rigbox-server.js';
+
+/**
+ * The seed docs' curl examples, run against a real `rigbox serve` process with a token from the
+ * real CLI, and a canary key pushed through all of it.
+ */
+const server = new RigboxServer(undefined, { RIGBOX_MASTER_KEY_FILE: '' });
+const canaries = {
+  openai: canaryKey('sk-proj-'),
+  anthropic: canaryKey('sk-ant-api03-'),
+  google: `AIza${randomBytes(26).toString('base64url').replace(/[-_]/g, 'C')}CANARY`,
+  defaults: canaryKey('sk-ant-api03-'),
+};
+const bodies: string[] = [];
+let token = '';
+
+async function api(method: string, path: string, body?: unknown, extra: Record<string, string> = {}) {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body ? { 'content-type': 'application/json' } : {}),
+      ...extra,
+    },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  bodies.push(text);
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, etag: res.headers.get('etag') };
+}
+
+beforeAll(async () => {
+  await server.start();
+  token = server.token('alice');
+});
+afterAll(async () => {
+  await server.stop();
+  // The invariant: no canary in any log line, response body or database file (WAL included).
+  const everything = [server.output, ...bodies].join('\n');
+  const stored = folderBytes(server.dataDir);
+  for (const canary of Object.values(canaries)) {
+    expect(everything).not.toContain(canary);
+    expect(stored.includes(canary)).toBe(false);
+  }
+  await server.dispose();
+});
+
+describe('the seed docs, against a running service', () => {
+  let ws = '';
+
+  it('token create prints only the token on stdout', () => {
+    const res = rigbox(['token', 'create', '--user', 'bob'], server.allEnv);
+    expect(res.status).toBe(0);
+    expect(res.stdout).toMatch(/^rbx_[A-Za-z0-9_-]{43}\n$/);
+    expect(res.stderr).toMatch(/created a token for user bob/);
+  });
+
+  it('CLI errors are one line with a non-zero exit', () => {
+    const res = rigbox(['token', 'create'], server.allEnv);
+    expect(res.status).not.toBe(0);
+    expect(res.stderr.trim().split('\n')[0]).toBe('rigbox: error: token create needs --user <name>');
+    expect(res.stderr).not.toMatch(/\n\s+at /);
+    expect(rigbox(['frobnicate'], server.allEnv).status).not.toBe(0);
+  });
+
+  it('Set BYOK Mode (OpenAI)', async () => {
+    ws = (await api('POST', '/api/workspaces', { name: 'seed' })).body.id;
+    const res = await api('PUT', `/api/workspaces/${ws}/ai-config`, {
+      mode: 'byok',
+      provider: 'openai',
+      api_key: canaries.openai,
+      model: 'gpt-4o',
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ mode: 'byok', provider: 'openai', model: 'gpt-4o', api_key_set: true });
+  });
+
+  it('Anthropic (Claude)', async () => {
+    const res = await api('PUT', `/api/workspaces/${ws}/ai-config`, {
+      mode: 'byok',
+      provider: 'anthropic',
+      api_key: canaries.anthropic,
+      model: 'claude-sonnet-4-20250514',
+    });
+    expect(res.body).toMatchObject({
+      provider: 'anthropic',
+      model: 'claude-sonnet-4-20250514',
+      api_key_set: true,
+    });
+  });
+
+  it('Google (Gemini)', async () => {
+    const res = await api('PUT', `/api/workspaces/${ws}/ai-config`, {
+      mode: 'byok',
+      provider: 'google',
+      api_key: canaries.google,
+      model: 'google/gemini-2.5-pro',
+    });
+    expect(res.body).toMatchObject({ provider: 'google', model: 'google/gemini-2.5-pro', api_key_set: true });
+  });
+
+  it('Clear a Key', async () => {
+    const res = await api('PUT', `/api/workspaces/${ws}/ai-config`, {
+      mode: 'byok',
+      provider: 'google',
+      api_key: null,
+    });
+    expect(res.body).toMatchObject({
+      mode: 'byok',
+      provider: 'google',
+      api_key_set: false,
+      api_key_fingerprint: null,
+    });
+  });
+
+  it('Switch Back to Managed Mode', async () => {
+    await api('PUT', `/api/workspaces/${ws}/ai-config`, {
+      mode: 'byok',
+      provider: 'openai',
+      api_key: canaries.openai,
+    });
+    const res = await api('PUT', `/api/workspaces/${ws}/ai-config`, {
+      mode: 'managed',
+      provider: 'anthropic',
+      model: 'claude-sonnet-4-20250514',
+    });
+    expect(res.body).toMatchObject({ mode: 'managed', provider: 'anthropic', api_key_set: false });
+    const audit = await api('GET', `/api/workspaces/${ws}/audit`);
+    expect(audit.body.events[0]).toMatchObject({
+      key_event: 'cleared',
+      changes: { mode: ['byok', 'managed'] },
+    });
+  });
+
+  it('Set Defaults for New Workspaces', async () => {
+    const res = await api('PUT', '/api/users/me/ai-defaults', {
+      mode: 'byok',
+      provider: 'anthropic',
+      api_key: canaries.defaults,
+      model: 'claude-sonnet-4-20250514',
+    });
+    expect(res.body).toMatchObject({ mode: 'byok', api_key_set: true });
+    const created = await api('POST', '/api/workspaces', { name: 'inherits' });
+    expect(created.body.ai_config).toMatchObject({
+      mode: 'byok',
+      provider: 'anthropic',
+      api_key_fingerprint: res.body.api_key_fingerprint,
+    });
+  });
+
+  it('kek rotate re-wraps every key while the service keeps serving', async () => {
+    const before = (await api('GET', '/api/users/me/ai-defaults')).body.api_key_fingerprint;
+    let failures = 0;
+    let requests = 0;
+    let done = false;
+    const load = (async () => {
+      while (!done) {
+        const r = await api('POST', '/api/workspaces', { name: `during-rotation-${requests}` });
+        requests++;
+        if (r.status !== 201) failures++;
+      }
+    })();
+    const res = rigbox(['kek', 'rotate'], server.allEnv);
+    await new Promise((r) => setTimeout(r, 200));
+    done = true;
+    await load;
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/re-wrapped \d+ data keys under master key [0-9a-f]{16}/);
+    expect(requests).toBeGreaterThan(0);
+    expect(failures).toBe(0);
+    // Workspaces created from the defaults after rotation decrypt the re-wrapped key.
+    const after = await api('POST', '/api/workspaces', { name: 'after-rotation' });
+    expect(after.status).toBe(201);
+    expect(after.body.ai_config.api_key_fingerprint).toBe(before);
+    const again = rigbox(['kek', 'rotate'], server.allEnv);
+    expect(again.stderr).toMatch(/re-wrapped \d+ data keys/);
+  });
+});
