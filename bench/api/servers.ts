@@ -1,0 +1,48 @@
+/**
+ * The benchmark's servers, in their own process so autocannon (in the parent) does not share
+ * their event loop: a bare Fastify baseline and the real service on SQLite. Prints one JSON line
+ * with their URLs and a token, then serves until killed.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify from 'fastify';
+import { createUserToken } from '../../service/src/auth/tokens.js';
+import { createLogger } from '../../service/src/logging/logger.js';
+import { createService } from '../../service/src/service.js';
+
+export const CONFIG_VIEW = {
+  workspace_id: 'ws_0000000000000000000000000000',
+  mode: 'byok',
+  provider: 'openai',
+  model: 'gpt-4o',
+  api_key_set: true,
+  api_key_fingerprint: 'hmac-sha256:GyCCefGt2oxHfJFk4ttw7o7de0c9qcVT',
+  api_key_updated_at: '2026-11-26T16:48:33.600Z',
+  revision: 2,
+  updated_at: '2026-11-26T16:48:33.600Z',
+};
+
+const bare = Fastify({ logger: false });
+bare.get('/config', async () => CONFIG_VIEW);
+const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
+
+const dataDir = mkdtempSync(join(tmpdir(), 'rigbox-bench-'));
+// The service logs as in production (info, a line per request, redaction and scrubbing on) into a sink.
+const logger = createLogger({ level: 'info', destination: { write: () => true } as never });
+const service = await createService({
+  dataDir,
+  env: { RIGBOX_MASTER_KEY: randomBytes(32).toString('hex') },
+  logger,
+  rateLimitPerMinute: 100_000_000,
+});
+const url = await service.app.listen({ port: 0, host: '127.0.0.1' });
+const { token } = await createUserToken(service.storage, 'bench');
+process.stdout.write(`${JSON.stringify({ bareUrl, url, token, storage: service.storage.kind })}\n`);
+process.on('SIGTERM', async () => {
+  await bare.close();
+  await service.close();
+  rmSync(dataDir, { recursive: true, force: true });
+  process.exit(0);
+});
