@@ -80,7 +80,9 @@ install_postgres() {
   log "postgres: $("$tools/bin/postgres" --version)"
 }
 
-# The CLI config that installs providers from the local mirror with no network.
+# The CLI config that installs providers from the local mirror with no network: hashicorp/null
+# (built above) and rigbox/rigbox (laid in by `npm run build`). No plugin cache: the provider is
+# rebuilt under the same version during development, and a cache would serve a stale copy.
 write_tofurc() {
   mkdir -p "$tools/mirror"
   cat > "$tools/tofurc" <<RC
@@ -90,9 +92,7 @@ provider_installation {
     include = ["registry.opentofu.org/*/*", "registry.terraform.io/*/*"]
   }
 }
-plugin_cache_dir = "$tools/plugin-cache"
 RC
-  mkdir -p "$tools/plugin-cache"
 }
 
 want=("$@"); [ ${#want[@]} -gt 0 ] || want=(tofu null vault moto postgres tofurc)

@@ -1,0 +1,39 @@
+/**
+ * Key sources: where a workspace's API key lives (Vault KV v2 or AWS SSM Parameter Store), read at
+ * apply time only. Plans and drift checks use `readVersion()`, which reads metadata, never the key.
+ */
+import { KeySourceError } from './errors.js';
+import type { KeySource } from './key-source.js';
+import { describeRef, type KeySourceRef, validateRef } from './reference.js';
+import { type SsmSettings, SsmKeySource } from './ssm.js';
+import { type VaultSettings, VaultKeySource } from './vault.js';
+
+export { KeySourceError, type KeySourceErrorKind } from './errors.js';
+export type { KeySource } from './key-source.js';
+export { describeRef, type KeySourceRef, parseVaultShorthand, validateRef } from './reference.js';
+export type { SsmSettings } from './ssm.js';
+export type { VaultSettings } from './vault.js';
+
+/**
+ * Opens a key source; nothing is read yet. Throws a KeySourceError ('invalid_reference') at once for
+ * a malformed reference, or for a Vault reference without Vault settings.
+ */
+export function openKeySource(
+  ref: KeySourceRef,
+  settings: { vault?: VaultSettings; ssm?: SsmSettings },
+): KeySource {
+  const reference = describeRef(ref);
+  const problem = validateRef(ref);
+  if (problem !== undefined) {
+    throw new KeySourceError('invalid_reference', reference, `Invalid key source ${reference}: ${problem}`);
+  }
+  if (ref.kind === 'ssm') return new SsmKeySource(ref, settings.ssm ?? {});
+  if (settings.vault === undefined || settings.vault.address === '') {
+    throw new KeySourceError(
+      'invalid_reference',
+      reference,
+      `Key source ${reference} needs a Vault address: configure the provider's vault block (or VAULT_ADDR)`,
+    );
+  }
+  return new VaultKeySource(ref, settings.vault);
+}

@@ -1,0 +1,342 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { createServerCertificate } from './certificate.js';
+import { type Diagnostic, error, hasError, toProtoDiagnostic } from './diagnostics.js';
+import type { ClientCapabilities, ObjectValue, Provider, Resource } from './framework.js';
+import { blockType, type SchemaSpec, toProtoSchema, writeOnlyAttributes } from './schema.js';
+import { type CtyType, decodeDynamic, type DynamicValue, encodeDynamic, UNKNOWN, type Value } from './values.js';
+
+/** go-plugin's handshake cookie for Terraform providers: a fixed value, not a secret. */
+const MAGIC_COOKIE_KEY = 'TF_PLUGIN_MAGIC_COOKIE';
+const MAGIC_COOKIE_VALUE = 'd602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2';
+const CORE_PROTOCOL_VERSION = 1;
+const APP_PROTOCOL_VERSION = 6;
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+function protoDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // Source layout (src/protocol -> ../../proto) or the bundle (dist -> ./proto).
+  for (const candidate of [join(here, 'proto'), join(here, '../../proto'), join(here, '../proto')]) {
+    if (existsSync(join(candidate, 'tfplugin6.proto'))) return candidate;
+  }
+  throw new Error('cannot find the protocol definitions (proto/tfplugin6.proto) next to the provider');
+}
+
+function loadProtocol() {
+  const dir = protoDir();
+  const definition = protoLoader.loadSync(['tfplugin6.proto', 'go-plugin.proto', 'health.proto'], {
+    includeDirs: [dir],
+    keepCase: false,
+    longs: Number,
+    enums: Number,
+    defaults: true,
+    oneofs: true,
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: grpc-js describes loaded packages loosely
+  return grpc.loadPackageDefinition(definition) as any;
+}
+
+type Unary = (call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => void;
+
+const capabilitiesOf = (c: { writeOnlyAttributesAllowed?: boolean } | null | undefined): ClientCapabilities => ({
+  writeOnlyAttributesAllowed: c?.writeOnlyAttributesAllowed === true,
+});
+
+/** Sets computed attributes the config leaves null to unknown, recursively through single blocks. */
+function unknownComputed(spec: SchemaSpec['block'], config: ObjectValue | null, value: ObjectValue): ObjectValue {
+  const out: ObjectValue = { ...value };
+  for (const [name, a] of Object.entries(spec.attributes)) {
+    if (a.computed && (config?.[name] ?? null) === null) out[name] = UNKNOWN;
+  }
+  return out;
+}
+
+/** Write-only attributes never reach state or plan: core refuses a non-null one. */
+function withoutWriteOnly(spec: SchemaSpec, value: ObjectValue | null): ObjectValue | null {
+  if (!value) return value;
+  const out = { ...value };
+  for (const name of writeOnlyAttributes(spec.block)) out[name] = null;
+  return out;
+}
+
+/**
+ * Serves a provider over Terraform plugin protocol 6: the go-plugin handshake on stdout, gRPC
+ * with AutoMTLS, the health and controller services. Every RPC answers with diagnostics; an
+ * unexpected exception becomes an "Internal Provider Error" diagnostic, never a crash.
+ */
+export async function serve<Client>(provider: Provider<Client>, log: Logger): Promise<void> {
+  if (process.env[MAGIC_COOKIE_KEY] !== MAGIC_COOKIE_VALUE) {
+    process.stderr.write(
+      'This is a Terraform/OpenTofu provider plugin (rigbox/rigbox). It is not meant to be run by hand:\n' +
+        'declare it in required_providers and run `tofu init` / `terraform init`; see the README.\n',
+    );
+    process.exit(1);
+  }
+  const offered = (process.env.PLUGIN_PROTOCOL_VERSIONS ?? String(APP_PROTOCOL_VERSION)).split(',').map((v) => v.trim());
+  if (!offered.includes(String(APP_PROTOCOL_VERSION))) {
+    process.stderr.write(
+      `terraform-provider-rigbox speaks plugin protocol ${APP_PROTOCOL_VERSION}; this client offers ${offered.join(', ')}. Use Terraform >= 1.0 or OpenTofu.\n`,
+    );
+    process.exit(1);
+  }
+
+  const proto = loadProtocol();
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
+  const resources = new Map(provider.resources.map((r) => [r.typeName, r]));
+  const dataSources = new Map(provider.dataSources.map((d) => [d.typeName, d]));
+  const providerType = blockType(provider.schema.block);
+  let client: Client | undefined;
+
+  const diag = (diagnostics: readonly Diagnostic[]) => diagnostics.map(toProtoDiagnostic);
+  const internal = (rpc: string, err: unknown) => {
+    log.error('rpc failed', { rpc, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+    return [
+      toProtoDiagnostic(
+        error(
+          'Internal Provider Error',
+          `terraform-provider-rigbox hit an unexpected error in ${rpc}. This is a bug; the provider log (TF_LOG=debug) has details.`,
+        ),
+      ),
+    ];
+  };
+
+  function rpc<Req, Res>(name: string, diagField: string, handler: (req: Req) => Promise<Res> | Res): Unary {
+    return (call, callback) => {
+      log.debug('rpc', { rpc: name });
+      Promise.resolve()
+        .then(() => handler(call.request as Req))
+        .then(
+          (res) => callback(null, res),
+          (err) => callback(null, { [diagField]: internal(name, err) }),
+        );
+    };
+  }
+
+  function resourceOf(typeName: string): Resource<Client> {
+    const r = resources.get(typeName);
+    if (!r) throw new Error(`unknown resource type ${typeName}`);
+    return r;
+  }
+  const typeOf = (spec: SchemaSpec): CtyType => blockType(spec.block);
+  const decodeObj = (dv: DynamicValue | null | undefined, spec: SchemaSpec) =>
+    decodeDynamic(dv, typeOf(spec)) as ObjectValue | null;
+  const encodeObj = (v: ObjectValue | null, spec: SchemaSpec) => encodeDynamic(v as Value, typeOf(spec));
+  const notConfigured = [
+    error(
+      'Provider Not Configured',
+      'The rigbox provider was not configured before this call; this happens when its configuration has errors.',
+    ),
+  ];
+
+  const serverCapabilities = { planDestroy: false, getProviderSchemaOptional: true, moveResourceState: false };
+
+  server.addService(proto.tfplugin6.Provider.service, {
+    GetMetadata: rpc('GetMetadata', 'diagnostics', () => ({
+      serverCapabilities,
+      resources: provider.resources.map((r) => ({ typeName: r.typeName })),
+      dataSources: provider.dataSources.map((d) => ({ typeName: d.typeName })),
+    })),
+    GetProviderSchema: rpc('GetProviderSchema', 'diagnostics', () => ({
+      provider: toProtoSchema(provider.schema),
+      resourceSchemas: Object.fromEntries(provider.resources.map((r) => [r.typeName, toProtoSchema(r.schema)])),
+      dataSourceSchemas: Object.fromEntries(provider.dataSources.map((d) => [d.typeName, toProtoSchema(d.schema)])),
+      serverCapabilities,
+    })),
+    ValidateProviderConfig: rpc('ValidateProviderConfig', 'diagnostics', (req: { config: DynamicValue }) => ({
+      diagnostics: diag(provider.validate(decodeDynamic(req.config, providerType) as ObjectValue)),
+    })),
+    ConfigureProvider: rpc(
+      'ConfigureProvider',
+      'diagnostics',
+      async (req: { config: DynamicValue; terraformVersion: string }) => {
+        const res = await provider.configure(decodeDynamic(req.config, providerType) as ObjectValue, req.terraformVersion);
+        if (res.client && !hasError(res.diagnostics)) {
+          client = res.client;
+          for (const r of provider.resources) r.configure(res.client);
+          for (const d of provider.dataSources) d.configure(res.client);
+        }
+        return { diagnostics: diag(res.diagnostics) };
+      },
+    ),
+    ValidateResourceConfig: rpc(
+      'ValidateResourceConfig',
+      'diagnostics',
+      (req: { typeName: string; config: DynamicValue; clientCapabilities?: { writeOnlyAttributesAllowed?: boolean } }) => {
+        const r = resourceOf(req.typeName);
+        const config = decodeObj(req.config, r.schema) ?? {};
+        return { diagnostics: diag(r.validate(config, capabilitiesOf(req.clientCapabilities))) };
+      },
+    ),
+    ValidateDataResourceConfig: rpc('ValidateDataResourceConfig', 'diagnostics', (req: { typeName: string; config: DynamicValue }) => {
+      const d = dataSources.get(req.typeName);
+      if (!d) throw new Error(`unknown data source ${req.typeName}`);
+      return { diagnostics: diag(d.validate(decodeDynamic(req.config, typeOf(d.schema)) as ObjectValue)) };
+    }),
+    UpgradeResourceState: rpc(
+      'UpgradeResourceState',
+      'diagnostics',
+      (req: { typeName: string; version: number; rawState: { json?: Buffer } }) => {
+        const r = resourceOf(req.typeName);
+        // One schema version so far: the stored JSON already has today's shape.
+        const state = decodeDynamic({ json: req.rawState?.json ?? null }, typeOf(r.schema)) as ObjectValue | null;
+        return { upgradedState: encodeObj(withoutWriteOnly(r.schema, state), r.schema) };
+      },
+    ),
+    ReadResource: rpc(
+      'ReadResource',
+      'diagnostics',
+      async (req: { typeName: string; currentState: DynamicValue; private: Buffer }) => {
+        const r = resourceOf(req.typeName);
+        const current = decodeObj(req.currentState, r.schema);
+        if (!current) return { newState: encodeObj(null, r.schema), private: req.private };
+        if (!client) return { newState: req.currentState, private: req.private, diagnostics: diag(notConfigured) };
+        const res = await r.read(current, req.private ?? Buffer.alloc(0));
+        return {
+          newState: encodeObj(withoutWriteOnly(r.schema, res.state), r.schema),
+          private: res.private ?? req.private,
+          diagnostics: diag(res.diagnostics ?? []),
+        };
+      },
+    ),
+    PlanResourceChange: rpc(
+      'PlanResourceChange',
+      'diagnostics',
+      async (req: {
+        typeName: string;
+        priorState: DynamicValue;
+        proposedNewState: DynamicValue;
+        config: DynamicValue;
+        priorPrivate: Buffer;
+      }) => {
+        const r = resourceOf(req.typeName);
+        const prior = decodeObj(req.priorState, r.schema);
+        const proposed = decodeObj(req.proposedNewState, r.schema);
+        const config = decodeObj(req.config, r.schema);
+        if (!proposed || !config) {
+          return { plannedState: encodeObj(null, r.schema), plannedPrivate: req.priorPrivate };
+        }
+        const planned = prior ? proposed : unknownComputed(r.schema.block, config, proposed);
+        const res = await r.plan({ prior, planned, config, priorPrivate: req.priorPrivate ?? Buffer.alloc(0) });
+        return {
+          plannedState: encodeObj(withoutWriteOnly(r.schema, res.planned), r.schema),
+          requiresReplace: (res.requiresReplace ?? []).map((path) => ({
+            steps: path.map((s) => (typeof s === 'number' ? { elementKeyInt: s } : { attributeName: s })),
+          })),
+          plannedPrivate: res.plannedPrivate ?? req.priorPrivate,
+          diagnostics: diag(res.diagnostics ?? []),
+        };
+      },
+    ),
+    ApplyResourceChange: rpc(
+      'ApplyResourceChange',
+      'diagnostics',
+      async (req: {
+        typeName: string;
+        priorState: DynamicValue;
+        plannedState: DynamicValue;
+        config: DynamicValue;
+        plannedPrivate: Buffer;
+      }) => {
+        const r = resourceOf(req.typeName);
+        if (!client) return { newState: req.priorState, diagnostics: diag(notConfigured) };
+        const prior = decodeObj(req.priorState, r.schema);
+        const planned = decodeObj(req.plannedState, r.schema);
+        const config = decodeObj(req.config, r.schema) ?? {};
+        const privateData = req.plannedPrivate ?? Buffer.alloc(0);
+        if (!planned) {
+          const res = prior ? await r.delete(prior, privateData) : {};
+          const failed = hasError(res.diagnostics ?? []);
+          return {
+            // A failed delete keeps the object in state.
+            newState: encodeObj(failed ? withoutWriteOnly(r.schema, prior) : null, r.schema),
+            diagnostics: diag(res.diagnostics ?? []),
+          };
+        }
+        const res = prior ? await r.update(prior, planned, config, privateData) : await r.create(planned, config);
+        const failed = hasError(res.diagnostics ?? []);
+        // On failure keep what was there before, so nothing half-applied is recorded.
+        const state = failed && !res.state ? prior : res.state;
+        return {
+          newState: encodeObj(withoutWriteOnly(r.schema, state), r.schema),
+          private: res.private ?? privateData,
+          diagnostics: diag(res.diagnostics ?? []),
+        };
+      },
+    ),
+    ImportResourceState: rpc('ImportResourceState', 'diagnostics', async (req: { typeName: string; id: string }) => {
+      const r = resourceOf(req.typeName);
+      if (!client) return { diagnostics: diag(notConfigured) };
+      const res = await r.importState(req.id);
+      if (!res.state) return { diagnostics: diag(res.diagnostics ?? []) };
+      return {
+        importedResources: [
+          {
+            typeName: req.typeName,
+            state: encodeObj(withoutWriteOnly(r.schema, res.state), r.schema),
+            private: res.private ?? Buffer.alloc(0),
+          },
+        ],
+        diagnostics: diag(res.diagnostics ?? []),
+      };
+    }),
+    ReadDataSource: rpc('ReadDataSource', 'diagnostics', async (req: { typeName: string; config: DynamicValue }) => {
+      const d = dataSources.get(req.typeName);
+      if (!d) throw new Error(`unknown data source ${req.typeName}`);
+      if (!client) return { diagnostics: diag(notConfigured) };
+      const res = await d.read(decodeDynamic(req.config, typeOf(d.schema)) as ObjectValue);
+      return {
+        state: encodeDynamic((res.state ?? null) as Value, typeOf(d.schema)),
+        diagnostics: diag(res.diagnostics ?? []),
+      };
+    }),
+    StopProvider: rpc('StopProvider', 'error', () => ({ Error: '' })),
+  });
+
+  server.addService(proto.grpc.health.v1.Health.service, {
+    Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { status: 1 }),
+  });
+  server.addService(proto.plugin.GRPCController.service, {
+    Shutdown: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+      callback(null, {});
+      setImmediate(() => server.tryShutdown(() => process.exit(0)));
+    },
+  });
+  server.addService(proto.plugin.GRPCBroker.service, {
+    // We open no side channels; keep the stream open until the client closes it.
+    StartStream: (stream: grpc.ServerDuplexStream<unknown, unknown>) => {
+      stream.on('data', () => {});
+      stream.on('end', () => stream.end());
+      stream.on('error', () => {});
+    },
+  });
+
+  const clientCert = process.env.PLUGIN_CLIENT_CERT;
+  let credentials = grpc.ServerCredentials.createInsecure();
+  let certField = '';
+  if (clientCert) {
+    const cert = createServerCertificate();
+    credentials = grpc.ServerCredentials.createSsl(
+      Buffer.from(clientCert),
+      [{ cert_chain: Buffer.from(cert.certPem), private_key: Buffer.from(cert.keyPem) }],
+      true,
+    );
+    // Go's RawStdEncoding: base64 without padding.
+    certField = cert.der.toString('base64').replace(/=+$/, '');
+  }
+  const port = await new Promise<number>((ok, fail) =>
+    server.bindAsync('127.0.0.1:0', credentials, (err, p) => (err ? fail(err) : ok(p))),
+  );
+  process.stdout.write(`${CORE_PROTOCOL_VERSION}|${APP_PROTOCOL_VERSION}|tcp|127.0.0.1:${port}|grpc|${certField}\n`);
+  const stop = () => server.tryShutdown(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  // Terraform sends SIGINT to the whole process group on Ctrl-C; it then asks us to stop via the
+  // protocol, so ignore the signal itself rather than die mid-apply.
+  process.on('SIGINT', () => {});
+}

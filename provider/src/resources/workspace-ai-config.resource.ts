@@ -1,0 +1,88 @@
+import type { Diagnostic } from '../protocol/diagnostics.js';
+import type { ApplyResult, ClientCapabilities, ObjectValue, PlanRequest, PlanResult, Resource } from '../protocol/framework.js';
+import type { SchemaSpec } from '../protocol/schema.js';
+import { UNKNOWN } from '../protocol/values.js';
+import type { ProviderClient } from '../provider-client.js';
+import type { ConfigOwner } from '../rigbox-client.js';
+import {
+  type AiConfigOps,
+  applyConfig,
+  CONFIG_ATTRIBUTES,
+  deleteConfig,
+  KEY_SOURCE_BLOCK,
+  planConfig,
+  readConfig,
+  validateConfig,
+} from './ai-config.common.js';
+
+/** rigbox_workspace_ai_config: one workspace's AI config, its key read from Vault or SSM at apply. */
+export class WorkspaceAiConfigResource implements Resource<ProviderClient>, AiConfigOps {
+  readonly typeName = 'rigbox_workspace_ai_config';
+  private configured: ProviderClient | undefined;
+
+  readonly schema: SchemaSpec = {
+    version: 0,
+    block: {
+      description:
+        "A Rigbox workspace's AI config: managed mode, or byok with the key read from Vault or AWS SSM at apply time. The key is never stored in state or plan; drift (an out-of-band change, a key replaced in Rigbox, a rotation at the source) shows in plan.",
+      attributes: {
+        id: { type: 'string', computed: true, description: 'The workspace id.' },
+        workspace_id: {
+          type: 'string',
+          required: true,
+          description: 'The workspace whose AI config this is. Changing it replaces the resource. Required.',
+        },
+        ...CONFIG_ATTRIBUTES,
+      },
+      blocks: { api_key_source: { nesting: 'single', block: KEY_SOURCE_BLOCK } },
+    },
+  };
+
+  owner(state: ObjectValue): ConfigOwner {
+    return { kind: 'workspace', workspaceId: String(state.workspace_id) };
+  }
+
+  client(): ProviderClient {
+    if (!this.configured) throw new Error('provider not configured');
+    return this.configured;
+  }
+
+  configure(client: ProviderClient): void {
+    this.configured = client;
+  }
+
+  validate(config: ObjectValue, capabilities: ClientCapabilities): Diagnostic[] {
+    return validateConfig(config, capabilities);
+  }
+
+  async plan(request: PlanRequest): Promise<PlanResult> {
+    const replacing = request.prior !== null && request.prior.workspace_id !== request.planned.workspace_id;
+    // Another workspace is another object: plan it like a create, with every computed value unknown.
+    const result = await planConfig(replacing ? { ...request, prior: null, priorPrivate: Buffer.alloc(0) } : request);
+    result.planned.id = request.planned.workspace_id ?? null;
+    if (!replacing) return result;
+    result.planned.revision = UNKNOWN;
+    result.planned.updated_at = UNKNOWN;
+    return { ...result, requiresReplace: [['workspace_id']] };
+  }
+
+  create(planned: ObjectValue, config: ObjectValue): Promise<ApplyResult> {
+    return applyConfig(this, null, planned, config, Buffer.alloc(0));
+  }
+
+  read(current: ObjectValue, privateData: Buffer): Promise<ApplyResult> {
+    return readConfig(this, current, privateData);
+  }
+
+  update(prior: ObjectValue, planned: ObjectValue, config: ObjectValue, plannedPrivate: Buffer): Promise<ApplyResult> {
+    return applyConfig(this, prior, planned, config, plannedPrivate);
+  }
+
+  delete(prior: ObjectValue): Promise<{ diagnostics?: Diagnostic[] }> {
+    return deleteConfig(this, prior);
+  }
+
+  async importState(id: string): Promise<ApplyResult> {
+    return { state: { id, workspace_id: id } };
+  }
+}
