@@ -24,7 +24,9 @@ await build({
   minify: true,
   legalComments: 'none',
   // CommonJS dependencies (grpc-js) call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __rigboxRequire } from 'node:module'; const require = __rigboxRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __rigboxRequire } from 'node:module'; const require = __rigboxRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });
 cpSync(join(pkgDir, 'proto'), join(out, 'proto'), { recursive: true });

@@ -12,12 +12,14 @@ import { RigboxClient } from './rigbox-client.js';
 const schema: SchemaSpec = {
   version: 0,
   block: {
-    description: 'The Rigbox provider manages workspace AI configs; keys come from Vault or AWS SSM at apply time.',
+    description:
+      'The Rigbox provider manages workspace AI configs; keys come from Vault or AWS SSM at apply time.',
     attributes: {
       endpoint: {
         type: 'string',
         optional: true,
-        description: 'The Rigbox API base URL, e.g. `https://api.rigbox.dev`. Default: the `RIGBOX_ENDPOINT` environment variable.',
+        description:
+          'The Rigbox API base URL, e.g. `https://api.rigbox.dev`. Default: the `RIGBOX_ENDPOINT` environment variable.',
       },
       token: {
         type: 'string',
@@ -33,9 +35,22 @@ const schema: SchemaSpec = {
           description: 'How to reach HashiCorp Vault for `api_key_source { vault { ... } }`.',
           attributes: {
             address: { type: 'string', optional: true, description: 'Vault address. Default: `VAULT_ADDR`.' },
-            token: { type: 'string', optional: true, sensitive: true, description: 'Vault token. Default: `VAULT_TOKEN` (unless approle is set).' },
-            namespace: { type: 'string', optional: true, description: 'Vault Enterprise/HCP namespace. Default: `VAULT_NAMESPACE`.' },
-            ca_cert_file: { type: 'string', optional: true, description: 'PEM file of the CA that signed Vault\'s certificate. Default: `VAULT_CACERT`.' },
+            token: {
+              type: 'string',
+              optional: true,
+              sensitive: true,
+              description: 'Vault token. Default: `VAULT_TOKEN` (unless approle is set).',
+            },
+            namespace: {
+              type: 'string',
+              optional: true,
+              description: 'Vault Enterprise/HCP namespace. Default: `VAULT_NAMESPACE`.',
+            },
+            ca_cert_file: {
+              type: 'string',
+              optional: true,
+              description: "PEM file of the CA that signed Vault's certificate. Default: `VAULT_CACERT`.",
+            },
           },
           blocks: {
             approle: {
@@ -44,8 +59,17 @@ const schema: SchemaSpec = {
                 description: 'Log in with AppRole instead of a token.',
                 attributes: {
                   role_id: { type: 'string', required: true, description: 'The AppRole role id. Required.' },
-                  secret_id: { type: 'string', required: true, sensitive: true, description: 'The AppRole secret id. Required.' },
-                  mount: { type: 'string', optional: true, description: 'The AppRole auth mount. Default: `approle`.' },
+                  secret_id: {
+                    type: 'string',
+                    required: true,
+                    sensitive: true,
+                    description: 'The AppRole secret id. Required.',
+                  },
+                  mount: {
+                    type: 'string',
+                    optional: true,
+                    description: 'The AppRole auth mount. Default: `approle`.',
+                  },
                 },
               },
             },
@@ -55,10 +79,20 @@ const schema: SchemaSpec = {
       aws: {
         nesting: 'single',
         block: {
-          description: 'How to reach AWS SSM for `api_key_source { ssm { ... } }`; credentials come from the standard AWS chain.',
+          description:
+            'How to reach AWS SSM for `api_key_source { ssm { ... } }`; credentials come from the standard AWS chain.',
           attributes: {
-            region: { type: 'string', optional: true, description: 'AWS region. Default: `AWS_REGION` / `AWS_DEFAULT_REGION`.' },
-            endpoint: { type: 'string', optional: true, description: 'SSM endpoint override. Default: `AWS_ENDPOINT_URL_SSM` / `AWS_ENDPOINT_URL`, else AWS.' },
+            region: {
+              type: 'string',
+              optional: true,
+              description: 'AWS region. Default: `AWS_REGION` / `AWS_DEFAULT_REGION`.',
+            },
+            endpoint: {
+              type: 'string',
+              optional: true,
+              description:
+                'SSM endpoint override. Default: `AWS_ENDPOINT_URL_SSM` / `AWS_ENDPOINT_URL`, else AWS.',
+            },
           },
         },
       },
@@ -67,8 +101,10 @@ const schema: SchemaSpec = {
 };
 
 const str = (v: Value | undefined) => (typeof v === 'string' && v !== '' ? v : undefined);
-const block = (v: Value | undefined) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as ObjectValue) : undefined);
-const firstEnv = (...names: string[]) => names.map((n) => process.env[n]).find((v) => v !== undefined && v !== '');
+const block = (v: Value | undefined) =>
+  v && typeof v === 'object' && !Array.isArray(v) ? (v as ObjectValue) : undefined;
+const firstEnv = (...names: string[]) =>
+  names.map((n) => process.env[n]).find((v) => v !== undefined && v !== '');
 
 export class RigboxProvider implements Provider<ProviderClient> {
   readonly schema = schema;
@@ -87,16 +123,34 @@ export class RigboxProvider implements Provider<ProviderClient> {
     const diagnostics: Diagnostic[] = [];
     for (const name of ['endpoint', 'token'] as const) {
       if (isUnknown(config[name])) {
-        diagnostics.push(error('Unknown Provider Setting', `${name} must be known before apply (it depends on a value not yet created).`, [name]));
+        diagnostics.push(
+          error(
+            'Unknown Provider Setting',
+            `${name} must be known before apply (it depends on a value not yet created).`,
+            [name],
+          ),
+        );
       }
     }
     const endpoint = str(config.endpoint) ?? firstEnv('RIGBOX_ENDPOINT');
     const token = str(config.token) ?? firstEnv('RIGBOX_TOKEN');
     if (!endpoint) {
-      diagnostics.push(error('Missing Rigbox Endpoint', 'Set endpoint in the provider block or the RIGBOX_ENDPOINT environment variable.', ['endpoint']));
+      diagnostics.push(
+        error(
+          'Missing Rigbox Endpoint',
+          'Set endpoint in the provider block or the RIGBOX_ENDPOINT environment variable.',
+          ['endpoint'],
+        ),
+      );
     }
     if (!token) {
-      diagnostics.push(error('Missing Rigbox Token', 'Set token in the provider block or the RIGBOX_TOKEN environment variable.', ['token']));
+      diagnostics.push(
+        error(
+          'Missing Rigbox Token',
+          'Set token in the provider block or the RIGBOX_TOKEN environment variable.',
+          ['token'],
+        ),
+      );
     }
     const vault = block(config.vault);
     const approle = block(vault?.approle);
@@ -107,7 +161,9 @@ export class RigboxProvider implements Provider<ProviderClient> {
       try {
         caCertPem = readFileSync(caFile, 'utf8');
       } catch {
-        diagnostics.push(error('Cannot Read Vault CA Certificate', `Cannot read ${caFile}.`, ['vault', 'ca_cert_file']));
+        diagnostics.push(
+          error('Cannot Read Vault CA Certificate', `Cannot read ${caFile}.`, ['vault', 'ca_cert_file']),
+        );
       }
     }
     if (hasError(diagnostics) || !endpoint || !token) return { diagnostics };

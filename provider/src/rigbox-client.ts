@@ -36,7 +36,9 @@ export class RigboxApiError extends Error {
 export type ConfigOwner = { kind: 'workspace'; workspaceId: string } | { kind: 'defaults' };
 
 const pathOf = (owner: ConfigOwner) =>
-  owner.kind === 'workspace' ? `/api/workspaces/${encodeURIComponent(owner.workspaceId)}/ai-config` : '/api/users/me/ai-defaults';
+  owner.kind === 'workspace'
+    ? `/api/workspaces/${encodeURIComponent(owner.workspaceId)}/ai-config`
+    : '/api/users/me/ai-defaults';
 
 export class RigboxClient {
   constructor(
@@ -45,7 +47,12 @@ export class RigboxClient {
     private readonly timeoutMs = 30_000,
   ) {}
 
-  private async request<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  private async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.endpoint.replace(/\/+$/, '')}${path}`, {
@@ -62,7 +69,11 @@ export class RigboxClient {
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      throw new RigboxApiError(0, 'unreachable', `cannot reach the Rigbox API at ${this.endpoint} (${cause})`);
+      throw new RigboxApiError(
+        0,
+        'unreachable',
+        `cannot reach the Rigbox API at ${this.endpoint} (${cause})`,
+      );
     }
     const text = await res.text();
     let parsed: unknown;
@@ -84,6 +95,11 @@ export class RigboxClient {
 
   /** PUT with If-Match when a revision is given, so a concurrent change is a 412, not an overwrite. */
   putConfig(owner: ConfigOwner, input: AiConfigInput, ifRevision?: number): Promise<AiConfigView> {
-    return this.request('PUT', pathOf(owner), input, ifRevision !== undefined ? { 'if-match': `"${ifRevision}"` } : {});
+    return this.request(
+      'PUT',
+      pathOf(owner),
+      input,
+      ifRevision !== undefined ? { 'if-match': `"${ifRevision}"` } : {},
+    );
   }
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const toolsBin = fileURLToPath(new URL('../../.tools/bin/', import.meta.url));
@@ -19,6 +19,7 @@ export function toolPath(name: string): string {
 }
 
 const running = new Set<ChildProcess>();
+const scratchDirs = new Set<string>();
 let exitHookInstalled = false;
 
 // A failed or interrupted test must not leave an engine behind; 'exit' handlers may only do
@@ -28,7 +29,18 @@ function killAllOnExit(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const child of running) child.kill('SIGKILL');
+    for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
   });
+}
+
+/** A scratch directory to delete when the engine stops, or at the latest when the process exits. */
+export function trackScratchDir(dir: string): () => void {
+  killAllOnExit();
+  scratchDirs.add(dir);
+  return () => {
+    scratchDirs.delete(dir);
+    rmSync(dir, { recursive: true, force: true });
+  };
 }
 
 export interface EngineProcess {

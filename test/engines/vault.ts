@@ -1,10 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type EngineProcess, spawnEngine, toolPath, waitUntilReady } from './engine-process.js';
+import {
+  type EngineProcess,
+  spawnEngine,
+  toolPath,
+  trackScratchDir,
+  waitUntilReady,
+} from './engine-process.js';
 import { freePort, isPortFree } from './ports.js';
 
 /** The AppRole role and policy every test Vault is seeded with. */
@@ -135,6 +141,7 @@ export async function startVault(options: VaultEngineOptions = {}): Promise<Vaul
   const binary = toolPath('vault');
   const rootToken = `root-${randomBytes(12).toString('hex')}`;
   const home = mkdtempSync(join(tmpdir(), 'rigbox-vault-'));
+  const removeHome = trackScratchDir(home);
   let started: StartedServer | undefined;
   let lastError: unknown;
   // Another process can take the chosen ports between the probe and Vault's bind; try again then.
@@ -146,7 +153,7 @@ export async function startVault(options: VaultEngineOptions = {}): Promise<Vaul
     }
   }
   if (started === undefined) {
-    rmSync(home, { recursive: true, force: true });
+    removeHome();
     throw lastError;
   }
   const { engine, address, caCertPem } = started;
@@ -160,18 +167,26 @@ export async function startVault(options: VaultEngineOptions = {}): Promise<Vaul
   };
   const stop = async () => {
     await engine.stop();
-    rmSync(home, { recursive: true, force: true });
+    removeHome();
   };
 
   try {
-    const mount = (await admin('GET', 'sys/mounts/secret')) as { type?: string; options?: { version?: string } };
+    const mount = (await admin('GET', 'sys/mounts/secret')) as {
+      type?: string;
+      options?: { version?: string };
+    };
     if (mount.type !== 'kv' || mount.options?.version !== '2') {
       throw new Error('the Vault dev server did not mount KV v2 at secret/');
     }
     await admin('POST', 'sys/auth/approle', { type: 'approle' });
     await admin('PUT', `sys/policies/acl/${READER_POLICY}`, { policy: readerPolicyHcl });
-    await admin('POST', `auth/approle/role/${READER_ROLE}`, { token_policies: [READER_POLICY], token_ttl: '1h' });
-    const role = (await admin('GET', `auth/approle/role/${READER_ROLE}/role-id`)) as { data: { role_id: string } };
+    await admin('POST', `auth/approle/role/${READER_ROLE}`, {
+      token_policies: [READER_POLICY],
+      token_ttl: '1h',
+    });
+    const role = (await admin('GET', `auth/approle/role/${READER_ROLE}/role-id`)) as {
+      data: { role_id: string };
+    };
 
     return {
       address,

@@ -16,7 +16,9 @@ export interface RunResult {
 /** Fails (never skips) when the engines are missing: `npm run tools` and `npm run build` install them. */
 export function requireTofu(): void {
   if (!existsSync(TOFU) || !existsSync(TOFURC)) {
-    throw new Error(`OpenTofu is not installed at ${TOFU}; run \`npm run tools\` (and \`npm run build\` for the provider)`);
+    throw new Error(
+      `OpenTofu is not installed at ${TOFU}; run \`npm run tools\` (and \`npm run build\` for the provider)`,
+    );
   }
 }
 
@@ -69,7 +71,8 @@ export class TofuWorkspace {
 
   async ok(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<RunResult> {
     const res = await this.run(args, extraEnv);
-    if (res.code !== 0) throw new Error(`tofu ${args.join(' ')} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
+    if (res.code !== 0)
+      throw new Error(`tofu ${args.join(' ')} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
     return res;
   }
 

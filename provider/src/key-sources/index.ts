@@ -5,8 +5,8 @@
 import { KeySourceError } from './errors.js';
 import type { KeySource } from './key-source.js';
 import { describeRef, type KeySourceRef, validateRef } from './reference.js';
-import { type SsmSettings, SsmKeySource } from './ssm.js';
-import { type VaultSettings, VaultKeySource } from './vault.js';
+import { SsmKeySource, type SsmSettings } from './ssm.js';
+import { VaultKeySource, type VaultSettings } from './vault.js';
 
 export { KeySourceError, type KeySourceErrorKind } from './errors.js';
 export type { KeySource } from './key-source.js';

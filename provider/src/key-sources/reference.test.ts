@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { describeRef, type KeySourceRef, KeySourceError, openKeySource, parseVaultShorthand, validateRef } from './index.js';
+import {
+  describeRef,
+  KeySourceError,
+  type KeySourceRef,
+  openKeySource,
+  parseVaultShorthand,
+  validateRef,
+} from './index.js';
 
 function refusal(parse: () => unknown): KeySourceError {
   try {
@@ -33,7 +40,9 @@ describe('parseVaultShorthand', () => {
     expect(error.message).toContain('"data/"');
     expect(error.message).toContain('logical path');
     expect(error.message).toContain('path "app/openai"');
-    expect(refusal(() => parseVaultShorthand('vault://kv/team/data/openai#k')).message).toContain('path "team/openai"');
+    expect(refusal(() => parseVaultShorthand('vault://kv/team/data/openai#k')).message).toContain(
+      'path "team/openai"',
+    );
   });
 
   it.each([
@@ -105,10 +114,12 @@ describe('validateRef', () => {
 
 describe('describeRef', () => {
   it('prints references without any value', () => {
-    expect(describeRef({ kind: 'vault', mount: 'secret/', path: '/app/openai', field: 'k', version: 2 })).toBe(
-      'vault://secret/app/openai#k?version=2',
+    expect(
+      describeRef({ kind: 'vault', mount: 'secret/', path: '/app/openai', field: 'k', version: 2 }),
+    ).toBe('vault://secret/app/openai#k?version=2');
+    expect(describeRef({ kind: 'ssm', name: '/rigbox/openai', label: 'prod' })).toBe(
+      'ssm:/rigbox/openai:prod',
     );
-    expect(describeRef({ kind: 'ssm', name: '/rigbox/openai', label: 'prod' })).toBe('ssm:/rigbox/openai:prod');
     expect(describeRef({ kind: 'ssm', name: '/rigbox/openai', version: 3 })).toBe('ssm:/rigbox/openai:3');
   });
 });
@@ -125,7 +136,9 @@ describe('openKeySource', () => {
   });
 
   it('refuses a Vault reference without Vault settings', () => {
-    const error = refusal(() => openKeySource({ kind: 'vault', mount: 'secret', path: 'app', field: 'k' }, {}));
+    const error = refusal(() =>
+      openKeySource({ kind: 'vault', mount: 'secret', path: 'app', field: 'k' }, {}),
+    );
     expect(error.message).toContain('Vault address');
   });
 });

@@ -24,7 +24,8 @@ export function describeRef(ref: KeySourceRef): string {
     const { mount, path, field, version } = normalizeVaultRef(ref);
     return `vault://${mount}/${path}#${field}${version === undefined ? '' : `?version=${version}`}`;
   }
-  const selector = ref.version !== undefined ? `:${ref.version}` : ref.label !== undefined ? `:${ref.label}` : '';
+  const selector =
+    ref.version !== undefined ? `:${ref.version}` : ref.label !== undefined ? `:${ref.label}` : '';
   return `ssm:${ref.name}${selector}`;
 }
 
@@ -45,7 +46,8 @@ function hasKvDataSegment(path: string): boolean {
 }
 
 function kvDataMessage(mount: string, path: string): string {
-  const logical = path === 'data' ? '' : path.startsWith('data/') ? path.slice(5) : path.replace('/data/', '/');
+  const logical =
+    path === 'data' ? '' : path.startsWith('data/') ? path.slice(5) : path.replace('/data/', '/');
   return (
     `Vault path "${path}" contains the KV v2 API's "data/" segment; a reference takes the logical ` +
     `path without it (mount "${mount}", path "${logical}"), as in \`vault kv get -mount=${mount} ${logical}\``
@@ -103,7 +105,8 @@ export function validateRef(ref: KeySourceRef): string | undefined {
   }
   const badName = validateSsmName(ref.name);
   if (badName !== undefined) return badName;
-  if (!validVersion(ref.version)) return `SSM version must be a whole number of at least 1, not ${ref.version}`;
+  if (!validVersion(ref.version))
+    return `SSM version must be a whole number of at least 1, not ${ref.version}`;
   if (ref.version !== undefined && ref.label !== undefined) {
     return 'give either an SSM version or an SSM label, not both';
   }
@@ -114,7 +117,8 @@ export function validateRef(ref: KeySourceRef): string | undefined {
         'with a digit'
       );
     }
-    if (awsReservedPrefix.test(ref.label)) return `SSM label "${ref.label}" must not begin with "aws" or "ssm"`;
+    if (awsReservedPrefix.test(ref.label))
+      return `SSM label "${ref.label}" must not begin with "aws" or "ssm"`;
   }
   return undefined;
 }

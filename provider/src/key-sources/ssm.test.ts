@@ -5,12 +5,19 @@ import {
   LabelParameterVersionCommand,
   PutParameterCommand,
   SSMClient,
+  type SSMClientConfig,
   ThrottlingException,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type MotoEngine, startMoto } from '../../../test/engines/moto.js';
 import { freePort } from '../../../test/engines/ports.js';
-import { type KeySourceErrorKind, type KeySourceRef, KeySourceError, openKeySource, type SsmSettings } from './index.js';
+import {
+  KeySourceError,
+  type KeySourceErrorKind,
+  type KeySourceRef,
+  openKeySource,
+  type SsmSettings,
+} from './index.js';
 
 // A key that must never show up in an error message or in moto's own output.
 const canary = `sk-CANARY-${randomBytes(16).toString('hex')}`;
@@ -35,7 +42,10 @@ const ssmRef = (name: string, selector: { version?: number; label?: string } = {
 });
 
 /** An SDK client that records the name of every command our code sends through it. */
-function recordingClient(config: ConstructorParameters<typeof SSMClient>[0]): { client: SSMClient; commands: string[] } {
+function recordingClient(config: SSMClientConfig): {
+  client: SSMClient;
+  commands: string[];
+} {
   const client = new SSMClient(config);
   const commands: string[] = [];
   client.middlewareStack.add(
@@ -80,7 +90,9 @@ describe('SSM key source against a real moto server', () => {
   let arn: string;
 
   const put = async (name: string, value: string) => {
-    const out = await admin.send(new PutParameterCommand({ Name: name, Value: value, Type: 'SecureString', Overwrite: true }));
+    const out = await admin.send(
+      new PutParameterCommand({ Name: name, Value: value, Type: 'SecureString', Overwrite: true }),
+    );
     return out.Version;
   };
 
@@ -145,7 +157,9 @@ describe('SSM key source against a real moto server', () => {
 
   it('follows a label to the version it points at', async () => {
     await put('/rigbox/openai', 'rotated');
-    await admin.send(new LabelParameterVersionCommand({ Name: '/rigbox/openai', ParameterVersion: 1, Labels: ['prod'] }));
+    await admin.send(
+      new LabelParameterVersionCommand({ Name: '/rigbox/openai', ParameterVersion: 1, Labels: ['prod'] }),
+    );
     const { client, commands } = recordingClient(engineConfig(moto));
     const labelled = openKeySource(ssmRef('/rigbox/openai', { label: 'prod' }), { ssm: { client } });
     await expect(labelled.readVersion()).resolves.toBe('1');
@@ -166,7 +180,12 @@ describe('SSM key source against a real moto server', () => {
   });
 
   it('retries a throttled request with backoff, then succeeds', async () => {
-    const throttle = () => new ThrottlingException({ message: 'Rate exceeded', $metadata: { httpStatusCode: 400 } });
+    const throttle = () =>
+      new ThrottlingException({
+        Message: 'Rate exceeded',
+        message: 'Rate exceeded',
+        $metadata: { httpStatusCode: 400 },
+      });
     const { client, commands } = failingClient(moto, throttle, 2);
     const source = openKeySource(ssmRef('/rigbox/openai'), {
       ssm: { client, throttleRetry: { retries: 3, baseDelayMs: 20 } },
@@ -179,7 +198,12 @@ describe('SSM key source against a real moto server', () => {
   });
 
   it('reports throttled once the bounded retries run out', async () => {
-    const throttle = () => new ThrottlingException({ message: 'Rate exceeded', $metadata: { httpStatusCode: 400 } });
+    const throttle = () =>
+      new ThrottlingException({
+        Message: 'Rate exceeded',
+        message: 'Rate exceeded',
+        $metadata: { httpStatusCode: 400 },
+      });
     const { client, commands } = failingClient(moto, throttle, 100);
     const source = openKeySource(ssmRef('/rigbox/openai'), {
       ssm: { client, throttleRetry: { retries: 2, baseDelayMs: 5 } },
@@ -191,10 +215,16 @@ describe('SSM key source against a real moto server', () => {
 
   it('maps AccessDeniedException to permission_denied without retrying', async () => {
     const deny = () =>
-      new AccessDeniedException({ message: 'not authorized to perform ssm:GetParameter', $metadata: { httpStatusCode: 400 } });
+      new AccessDeniedException({
+        Message: 'not authorized to perform ssm:GetParameter',
+        message: 'not authorized to perform ssm:GetParameter',
+        $metadata: { httpStatusCode: 400 },
+      });
     const { client, commands } = failingClient(moto, deny, 1);
     const source = openKeySource(ssmRef('/rigbox/openai'), { ssm: { client } });
-    expect((await expectFailure(source.readValue(), 'permission_denied')).message).toContain('AccessDeniedException');
+    expect((await expectFailure(source.readValue(), 'permission_denied')).message).toContain(
+      'AccessDeniedException',
+    );
     expect(commands).toHaveLength(1);
   });
 });

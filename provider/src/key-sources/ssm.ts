@@ -46,7 +46,15 @@ const authErrors = new Set([
   'InvalidClientTokenId',
   'CredentialsProviderError',
 ]);
-const networkErrorCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const networkErrorCodes = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 const errorName = (e: unknown) => (isRecord(e) && typeof e.name === 'string' ? e.name : 'Error');
@@ -96,7 +104,9 @@ export class SsmKeySource implements KeySource {
     const { name, version, label } = this.ref;
     const selector = version !== undefined ? `:${version}` : label !== undefined ? `:${label}` : '';
     const out = await this.call('GetParameter', (abortSignal) =>
-      this.client.send(new GetParameterCommand({ Name: `${name}${selector}`, WithDecryption: true }), { abortSignal }),
+      this.client.send(new GetParameterCommand({ Name: `${name}${selector}`, WithDecryption: true }), {
+        abortSignal,
+      }),
     );
     const value = out.Parameter?.Value;
     if (value === undefined || out.Parameter?.Version === undefined) {
@@ -115,7 +125,8 @@ export class SsmKeySource implements KeySource {
     const history = await this.history();
     if (label !== undefined) {
       const labelled = history.find((h) => h.Labels?.includes(label));
-      if (labelled?.Version === undefined) throw this.error('not_found', `no version has the label "${label}"`);
+      if (labelled?.Version === undefined)
+        throw this.error('not_found', `no version has the label "${label}"`);
       return String(labelled.Version);
     }
     if (version !== undefined) {
@@ -191,7 +202,7 @@ export class SsmKeySource implements KeySource {
         if (round >= retries) {
           throw this.error(
             'throttled',
-            `AWS throttled ${operation} and it still failed after ${round + 1} rounds of retries with backoff; ` +
+            `AWS kept throttling ${operation} through ${round + 1} tries with exponential backoff; ` +
               'retry later or raise the SSM API throughput quota',
           );
         }

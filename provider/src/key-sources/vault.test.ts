@@ -3,7 +3,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/engines/ports.js';
 import { startVault, type VaultEngine } from '../../../test/engines/vault.js';
-import { type KeySourceErrorKind, type KeySourceRef, KeySourceError, openKeySource, type VaultSettings } from './index.js';
+import {
+  KeySourceError,
+  type KeySourceErrorKind,
+  type KeySourceRef,
+  openKeySource,
+  type VaultSettings,
+} from './index.js';
 
 // A key that must never show up in an error message or in Vault's own output.
 const canary = `sk-CANARY-${randomBytes(16).toString('hex')}`;
@@ -78,7 +84,9 @@ describe('Vault key source against a real Vault dev server', () => {
     };
     const source = openKeySource(vaultRef('app/openai'), { vault: settings });
     await expect(source.readValue()).resolves.toEqual({ value: canary, version: '1' });
-    await expect(openKeySource(vaultRef('app/openai', 'org'), { vault: settings }).readValue()).resolves.toEqual({
+    await expect(
+      openKeySource(vaultRef('app/openai', 'org'), { vault: settings }).readValue(),
+    ).resolves.toEqual({
       value: 'rigbox',
       version: '1',
     });
@@ -96,7 +104,10 @@ describe('Vault key source against a real Vault dev server', () => {
     const pinned = openKeySource(vaultRef('app/openai', 'api_key', 1), { vault: { ...byToken, fetch } });
     await expect(latest.readVersion()).resolves.toBe('1');
     await expect(pinned.readVersion()).resolves.toBe('1');
-    expect(requests.map((r) => r.path)).toEqual(['/v1/secret/metadata/app/openai', '/v1/secret/metadata/app/openai']);
+    expect(requests.map((r) => r.path)).toEqual([
+      '/v1/secret/metadata/app/openai',
+      '/v1/secret/metadata/app/openai',
+    ]);
   });
 
   it('reads a pinned version while the latest moves on, and a rotation bumps readVersion', async () => {
@@ -145,7 +156,10 @@ describe('Vault key source against a real Vault dev server', () => {
     expect(error.message).toContain(vault.address);
     expect(error.message).toContain('HTTP 404');
     await expectFailure(source.readVersion(), 'not_found');
-    await expectFailure(openKeySource(vaultRef('app/openai', 'api_key', 7), { vault: byToken }).readVersion(), 'not_found');
+    await expectFailure(
+      openKeySource(vaultRef('app/openai', 'api_key', 7), { vault: byToken }).readVersion(),
+      'not_found',
+    );
   });
 
   it('reports a missing field as field_missing, naming the field and not the value', async () => {
@@ -154,6 +168,11 @@ describe('Vault key source against a real Vault dev server', () => {
       'field_missing',
     );
     expect(error.message).toContain('"anthropic_key"');
+    // A field named like an Object.prototype member is still just a missing field.
+    await expectFailure(
+      openKeySource(vaultRef('app/openai', 'constructor'), { vault: byToken }).readValue(),
+      'field_missing',
+    );
   });
 
   it('reports destroyed and deleted versions as version_destroyed', async () => {
@@ -189,7 +208,9 @@ describe('Vault key source against a real Vault dev server', () => {
 
     const badToken = `hvs.${randomBytes(8).toString('hex')}`;
     const wrong = await expectFailure(
-      openKeySource(vaultRef('app/openai'), { vault: { address: vault.address, token: badToken } }).readValue(),
+      openKeySource(vaultRef('app/openai'), {
+        vault: { address: vault.address, token: badToken },
+      }).readValue(),
       'auth_failed',
     );
     expect(wrong.message).not.toContain(badToken);
@@ -228,7 +249,10 @@ describe('Vault key source when Vault cannot answer', () => {
     const port = (silent.address() as { port: number }).port;
     const settings: VaultSettings = { address: `http://127.0.0.1:${port}`, token: 'unused', timeoutMs: 300 };
     const started = Date.now();
-    const error = await expectFailure(openKeySource(vaultRef('app/openai'), { vault: settings }).readValue(), 'timeout');
+    const error = await expectFailure(
+      openKeySource(vaultRef('app/openai'), { vault: settings }).readValue(),
+      'timeout',
+    );
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(error.message).toContain('300 ms');
     const login = openKeySource(vaultRef('app/openai'), {
@@ -262,7 +286,9 @@ describe('Vault key source over TLS, then sealed (a dedicated Vault)', () => {
   });
 
   it('refuses a server certificate it cannot verify', async () => {
-    const source = openKeySource(vaultRef('app/openai'), { vault: { address: vault.address, token: vault.rootToken } });
+    const source = openKeySource(vaultRef('app/openai'), {
+      vault: { address: vault.address, token: vault.rootToken },
+    });
     expect((await expectFailure(source.readValue(), 'unreachable')).message).toMatch(/TLS|CERT/);
   });
 

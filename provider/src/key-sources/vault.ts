@@ -39,15 +39,19 @@ type VaultTransport = (
 function httpsTransportWithCa(ca: string): VaultTransport {
   return (url, init) =>
     new Promise((resolve, reject) => {
-      const req = httpsRequest(url, { method: init.method, headers: init.headers, ca, signal: init.signal }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, text: async () => text });
-        });
-        res.on('error', reject);
-      });
+      const req = httpsRequest(
+        url,
+        { method: init.method, headers: init.headers, ca, signal: init.signal },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            resolve({ status: res.statusCode ?? 0, text: async () => text });
+          });
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       req.end(init.body);
     });
@@ -71,7 +75,15 @@ function vaultErrors(body: unknown): string[] {
 // Vault joins several reasons into one string ("2 errors occurred: * permission denied * invalid token").
 const isInvalidToken = (body: unknown) => vaultErrors(body).some((e) => e.includes('invalid token'));
 
-const networkErrorCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const networkErrorCodes = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
 const connectTimeoutCodes = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 // fetch wraps the socket error in `cause` (an AggregateError when several addresses were tried);
@@ -124,9 +136,13 @@ export class VaultKeySource implements KeySource {
     }
     if (res.status !== 200) throw this.fail(res);
     if (data === undefined || !isRecord(data.data) || metadata === undefined) {
-      throw this.error('unknown', 'Vault answered HTTP 200 without a KV v2 secret (is the mount KV version 2?)');
+      throw this.error(
+        'unknown',
+        'Vault answered HTTP 200 without a KV v2 secret (is the mount KV version 2?)',
+      );
     }
-    const raw = data.data[field];
+    // Own properties only: a field named like an Object.prototype member must not resolve to it.
+    const raw = Object.hasOwn(data.data, field) ? data.data[field] : undefined;
     if (raw === undefined || raw === null) {
       throw this.error('field_missing', `the secret has no field "${field}"`);
     }
@@ -139,7 +155,10 @@ export class VaultKeySource implements KeySource {
     const meta = isRecord(res.body) && isRecord(res.body.data) ? res.body.data : undefined;
     const current = meta?.current_version;
     if (meta === undefined || typeof current !== 'number') {
-      throw this.error('unknown', 'Vault answered HTTP 200 without KV v2 metadata (is the mount KV version 2?)');
+      throw this.error(
+        'unknown',
+        'Vault answered HTTP 200 without KV v2 metadata (is the mount KV version 2?)',
+      );
     }
     const pinned = this.ref.version;
     if (pinned === undefined) {
@@ -175,7 +194,9 @@ export class VaultKeySource implements KeySource {
     const { approle, token } = this.settings;
     if (approle === undefined) {
       if (token === undefined || token === '') {
-        return Promise.reject(this.error('auth_failed', 'no Vault token or AppRole credentials are configured'));
+        return Promise.reject(
+          this.error('auth_failed', 'no Vault token or AppRole credentials are configured'),
+        );
       }
       return Promise.resolve(token);
     }
@@ -224,7 +245,12 @@ export class VaultKeySource implements KeySource {
     const timeoutMs = this.settings.timeoutMs ?? defaultTimeoutMs;
     const signal = AbortSignal.timeout(timeoutMs);
     try {
-      const res = await this.transport(url, { method, headers, signal, ...(body === undefined ? {} : { body }) });
+      const res = await this.transport(url, {
+        method,
+        headers,
+        signal,
+        ...(body === undefined ? {} : { body }),
+      });
       const text = await res.text();
       let parsed: unknown;
       try {
@@ -245,9 +271,17 @@ export class VaultKeySource implements KeySource {
         throw this.error('unreachable', `cannot reach Vault (${code})`, error);
       }
       if (code !== undefined && /CERT|SSL|TLS|VERIFY|ISSUER|SIGNATURE/i.test(code)) {
-        throw this.error('unreachable', `TLS connection to Vault failed (${code}); check the CA certificate`, error);
+        throw this.error(
+          'unreachable',
+          `TLS connection to Vault failed (${code}); check the CA certificate`,
+          error,
+        );
       }
-      throw this.error('unreachable', `request to Vault failed${code === undefined ? '' : ` (${code})`}`, error);
+      throw this.error(
+        'unreachable',
+        `request to Vault failed${code === undefined ? '' : ` (${code})`}`,
+        error,
+      );
     }
   }
 
@@ -259,7 +293,10 @@ export class VaultKeySource implements KeySource {
     let detail = `${what} answered ${status}`;
     if (res.status === 404) {
       kind = 'not_found';
-      detail = `secret not found (${status}); check the mount and path`;
+      detail =
+        this.ref.version === undefined
+          ? `secret not found (${status}); check the mount and path`
+          : `secret or its version ${this.ref.version} not found (${status}); check the mount, path and version`;
     } else if (res.status === 403 && isInvalidToken(res.body)) {
       kind = 'auth_failed';
       detail = `Vault refused the token as invalid or expired (${status})`;

@@ -18,7 +18,11 @@ export const error = (summary: string, detail: string, path?: readonly (string |
   ...(path ? { path } : {}),
 });
 
-export const warning = (summary: string, detail: string, path?: readonly (string | number)[]): Diagnostic => ({
+export const warning = (
+  summary: string,
+  detail: string,
+  path?: readonly (string | number)[],
+): Diagnostic => ({
   severity: 'warning',
   summary,
   detail,

@@ -44,7 +44,12 @@ export interface Resource<Client> {
   plan(request: PlanRequest): Promise<PlanResult>;
   create(planned: ObjectValue, config: ObjectValue): Promise<ApplyResult>;
   read(current: ObjectValue, privateData: Buffer): Promise<ApplyResult>;
-  update(prior: ObjectValue, planned: ObjectValue, config: ObjectValue, plannedPrivate: Buffer): Promise<ApplyResult>;
+  update(
+    prior: ObjectValue,
+    planned: ObjectValue,
+    config: ObjectValue,
+    plannedPrivate: Buffer,
+  ): Promise<ApplyResult>;
   delete(prior: ObjectValue, privateData: Buffer): Promise<{ diagnostics?: Diagnostic[] }>;
   importState(id: string): Promise<ApplyResult>;
 }
@@ -62,5 +67,8 @@ export interface Provider<Client> {
   readonly resources: readonly Resource<Client>[];
   readonly dataSources: readonly DataSource<Client>[];
   validate(config: ObjectValue): Diagnostic[];
-  configure(config: ObjectValue, terraformVersion: string): Promise<{ client?: Client; diagnostics: Diagnostic[] }>;
+  configure(
+    config: ObjectValue,
+    terraformVersion: string,
+  ): Promise<{ client?: Client; diagnostics: Diagnostic[] }>;
 }

@@ -7,7 +7,14 @@ import { createServerCertificate } from './certificate.js';
 import { type Diagnostic, error, hasError, toProtoDiagnostic } from './diagnostics.js';
 import type { ClientCapabilities, ObjectValue, Provider, Resource } from './framework.js';
 import { blockType, type SchemaSpec, toProtoSchema, writeOnlyAttributes } from './schema.js';
-import { type CtyType, decodeDynamic, type DynamicValue, encodeDynamic, UNKNOWN, type Value } from './values.js';
+import {
+  type CtyType,
+  type DynamicValue,
+  decodeDynamic,
+  encodeDynamic,
+  UNKNOWN,
+  type Value,
+} from './values.js';
 
 /** go-plugin's handshake cookie for Terraform providers: a fixed value, not a secret. */
 const MAGIC_COOKIE_KEY = 'TF_PLUGIN_MAGIC_COOKIE';
@@ -43,14 +50,21 @@ function loadProtocol() {
   return grpc.loadPackageDefinition(definition) as any;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: requests and answers are typed per handler below
 type Unary = (call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => void;
 
-const capabilitiesOf = (c: { writeOnlyAttributesAllowed?: boolean } | null | undefined): ClientCapabilities => ({
+const capabilitiesOf = (
+  c: { writeOnlyAttributesAllowed?: boolean } | null | undefined,
+): ClientCapabilities => ({
   writeOnlyAttributesAllowed: c?.writeOnlyAttributesAllowed === true,
 });
 
 /** Sets computed attributes the config leaves null to unknown, recursively through single blocks. */
-function unknownComputed(spec: SchemaSpec['block'], config: ObjectValue | null, value: ObjectValue): ObjectValue {
+function unknownComputed(
+  spec: SchemaSpec['block'],
+  config: ObjectValue | null,
+  value: ObjectValue,
+): ObjectValue {
   const out: ObjectValue = { ...value };
   for (const [name, a] of Object.entries(spec.attributes)) {
     if (a.computed && (config?.[name] ?? null) === null) out[name] = UNKNOWN;
@@ -79,7 +93,9 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
     );
     process.exit(1);
   }
-  const offered = (process.env.PLUGIN_PROTOCOL_VERSIONS ?? String(APP_PROTOCOL_VERSION)).split(',').map((v) => v.trim());
+  const offered = (process.env.PLUGIN_PROTOCOL_VERSIONS ?? String(APP_PROTOCOL_VERSION))
+    .split(',')
+    .map((v) => v.trim());
   if (!offered.includes(String(APP_PROTOCOL_VERSION))) {
     process.stderr.write(
       `terraform-provider-rigbox speaks plugin protocol ${APP_PROTOCOL_VERSION}; this client offers ${offered.join(', ')}. Use Terraform >= 1.0 or OpenTofu.\n`,
@@ -96,7 +112,10 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
 
   const diag = (diagnostics: readonly Diagnostic[]) => diagnostics.map(toProtoDiagnostic);
   const internal = (rpc: string, err: unknown) => {
-    log.error('rpc failed', { rpc, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+    log.error('rpc failed', {
+      rpc,
+      error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+    });
     return [
       toProtoDiagnostic(
         error(
@@ -135,7 +154,11 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
     ),
   ];
 
-  const serverCapabilities = { planDestroy: false, getProviderSchemaOptional: true, moveResourceState: false };
+  const serverCapabilities = {
+    planDestroy: false,
+    getProviderSchemaOptional: true,
+    moveResourceState: false,
+  };
 
   server.addService(proto.tfplugin6.Provider.service, {
     GetMetadata: rpc('GetMetadata', 'diagnostics', () => ({
@@ -145,8 +168,12 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
     })),
     GetProviderSchema: rpc('GetProviderSchema', 'diagnostics', () => ({
       provider: toProtoSchema(provider.schema),
-      resourceSchemas: Object.fromEntries(provider.resources.map((r) => [r.typeName, toProtoSchema(r.schema)])),
-      dataSourceSchemas: Object.fromEntries(provider.dataSources.map((d) => [d.typeName, toProtoSchema(d.schema)])),
+      resourceSchemas: Object.fromEntries(
+        provider.resources.map((r) => [r.typeName, toProtoSchema(r.schema)]),
+      ),
+      dataSourceSchemas: Object.fromEntries(
+        provider.dataSources.map((d) => [d.typeName, toProtoSchema(d.schema)]),
+      ),
       serverCapabilities,
     })),
     ValidateProviderConfig: rpc('ValidateProviderConfig', 'diagnostics', (req: { config: DynamicValue }) => ({
@@ -156,7 +183,10 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
       'ConfigureProvider',
       'diagnostics',
       async (req: { config: DynamicValue; terraformVersion: string }) => {
-        const res = await provider.configure(decodeDynamic(req.config, providerType) as ObjectValue, req.terraformVersion);
+        const res = await provider.configure(
+          decodeDynamic(req.config, providerType) as ObjectValue,
+          req.terraformVersion,
+        );
         if (res.client && !hasError(res.diagnostics)) {
           client = res.client;
           for (const r of provider.resources) r.configure(res.client);
@@ -168,24 +198,35 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
     ValidateResourceConfig: rpc(
       'ValidateResourceConfig',
       'diagnostics',
-      (req: { typeName: string; config: DynamicValue; clientCapabilities?: { writeOnlyAttributesAllowed?: boolean } }) => {
+      (req: {
+        typeName: string;
+        config: DynamicValue;
+        clientCapabilities?: { writeOnlyAttributesAllowed?: boolean };
+      }) => {
         const r = resourceOf(req.typeName);
         const config = decodeObj(req.config, r.schema) ?? {};
         return { diagnostics: diag(r.validate(config, capabilitiesOf(req.clientCapabilities))) };
       },
     ),
-    ValidateDataResourceConfig: rpc('ValidateDataResourceConfig', 'diagnostics', (req: { typeName: string; config: DynamicValue }) => {
-      const d = dataSources.get(req.typeName);
-      if (!d) throw new Error(`unknown data source ${req.typeName}`);
-      return { diagnostics: diag(d.validate(decodeDynamic(req.config, typeOf(d.schema)) as ObjectValue)) };
-    }),
+    ValidateDataResourceConfig: rpc(
+      'ValidateDataResourceConfig',
+      'diagnostics',
+      (req: { typeName: string; config: DynamicValue }) => {
+        const d = dataSources.get(req.typeName);
+        if (!d) throw new Error(`unknown data source ${req.typeName}`);
+        return { diagnostics: diag(d.validate(decodeDynamic(req.config, typeOf(d.schema)) as ObjectValue)) };
+      },
+    ),
     UpgradeResourceState: rpc(
       'UpgradeResourceState',
       'diagnostics',
       (req: { typeName: string; version: number; rawState: { json?: Buffer } }) => {
         const r = resourceOf(req.typeName);
         // One schema version so far: the stored JSON already has today's shape.
-        const state = decodeDynamic({ json: req.rawState?.json ?? null }, typeOf(r.schema)) as ObjectValue | null;
+        const state = decodeDynamic(
+          { json: req.rawState?.json ?? null },
+          typeOf(r.schema),
+        ) as ObjectValue | null;
         return { upgradedState: encodeObj(withoutWriteOnly(r.schema, state), r.schema) };
       },
     ),
@@ -196,7 +237,8 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
         const r = resourceOf(req.typeName);
         const current = decodeObj(req.currentState, r.schema);
         if (!current) return { newState: encodeObj(null, r.schema), private: req.private };
-        if (!client) return { newState: req.currentState, private: req.private, diagnostics: diag(notConfigured) };
+        if (!client)
+          return { newState: req.currentState, private: req.private, diagnostics: diag(notConfigured) };
         const res = await r.read(current, req.private ?? Buffer.alloc(0));
         return {
           newState: encodeObj(withoutWriteOnly(r.schema, res.state), r.schema),
@@ -223,7 +265,12 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
           return { plannedState: encodeObj(null, r.schema), plannedPrivate: req.priorPrivate };
         }
         const planned = prior ? proposed : unknownComputed(r.schema.block, config, proposed);
-        const res = await r.plan({ prior, planned, config, priorPrivate: req.priorPrivate ?? Buffer.alloc(0) });
+        const res = await r.plan({
+          prior,
+          planned,
+          config,
+          priorPrivate: req.priorPrivate ?? Buffer.alloc(0),
+        });
         return {
           plannedState: encodeObj(withoutWriteOnly(r.schema, res.planned), r.schema),
           requiresReplace: (res.requiresReplace ?? []).map((path) => ({
@@ -259,7 +306,9 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
             diagnostics: diag(res.diagnostics ?? []),
           };
         }
-        const res = prior ? await r.update(prior, planned, config, privateData) : await r.create(planned, config);
+        const res = prior
+          ? await r.update(prior, planned, config, privateData)
+          : await r.create(planned, config);
         const failed = hasError(res.diagnostics ?? []);
         // On failure keep what was there before, so nothing half-applied is recorded.
         const state = failed && !res.state ? prior : res.state;
@@ -270,32 +319,40 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
         };
       },
     ),
-    ImportResourceState: rpc('ImportResourceState', 'diagnostics', async (req: { typeName: string; id: string }) => {
-      const r = resourceOf(req.typeName);
-      if (!client) return { diagnostics: diag(notConfigured) };
-      const res = await r.importState(req.id);
-      if (!res.state) return { diagnostics: diag(res.diagnostics ?? []) };
-      return {
-        importedResources: [
-          {
-            typeName: req.typeName,
-            state: encodeObj(withoutWriteOnly(r.schema, res.state), r.schema),
-            private: res.private ?? Buffer.alloc(0),
-          },
-        ],
-        diagnostics: diag(res.diagnostics ?? []),
-      };
-    }),
-    ReadDataSource: rpc('ReadDataSource', 'diagnostics', async (req: { typeName: string; config: DynamicValue }) => {
-      const d = dataSources.get(req.typeName);
-      if (!d) throw new Error(`unknown data source ${req.typeName}`);
-      if (!client) return { diagnostics: diag(notConfigured) };
-      const res = await d.read(decodeDynamic(req.config, typeOf(d.schema)) as ObjectValue);
-      return {
-        state: encodeDynamic((res.state ?? null) as Value, typeOf(d.schema)),
-        diagnostics: diag(res.diagnostics ?? []),
-      };
-    }),
+    ImportResourceState: rpc(
+      'ImportResourceState',
+      'diagnostics',
+      async (req: { typeName: string; id: string }) => {
+        const r = resourceOf(req.typeName);
+        if (!client) return { diagnostics: diag(notConfigured) };
+        const res = await r.importState(req.id);
+        if (!res.state) return { diagnostics: diag(res.diagnostics ?? []) };
+        return {
+          importedResources: [
+            {
+              typeName: req.typeName,
+              state: encodeObj(withoutWriteOnly(r.schema, res.state), r.schema),
+              private: res.private ?? Buffer.alloc(0),
+            },
+          ],
+          diagnostics: diag(res.diagnostics ?? []),
+        };
+      },
+    ),
+    ReadDataSource: rpc(
+      'ReadDataSource',
+      'diagnostics',
+      async (req: { typeName: string; config: DynamicValue }) => {
+        const d = dataSources.get(req.typeName);
+        if (!d) throw new Error(`unknown data source ${req.typeName}`);
+        if (!client) return { diagnostics: diag(notConfigured) };
+        const res = await d.read(decodeDynamic(req.config, typeOf(d.schema)) as ObjectValue);
+        return {
+          state: encodeDynamic((res.state ?? null) as Value, typeOf(d.schema)),
+          diagnostics: diag(res.diagnostics ?? []),
+        };
+      },
+    ),
     StopProvider: rpc('StopProvider', 'error', () => ({ Error: '' })),
   });
 
@@ -333,7 +390,9 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
   const port = await new Promise<number>((ok, fail) =>
     server.bindAsync('127.0.0.1:0', credentials, (err, p) => (err ? fail(err) : ok(p))),
   );
-  process.stdout.write(`${CORE_PROTOCOL_VERSION}|${APP_PROTOCOL_VERSION}|tcp|127.0.0.1:${port}|grpc|${certField}\n`);
+  process.stdout.write(
+    `${CORE_PROTOCOL_VERSION}|${APP_PROTOCOL_VERSION}|tcp|127.0.0.1:${port}|grpc|${certField}\n`,
+  );
   const stop = () => server.tryShutdown(() => process.exit(0));
   process.on('SIGTERM', stop);
   // Terraform sends SIGINT to the whole process group on Ctrl-C; it then asks us to stop via the

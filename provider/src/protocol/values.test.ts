@@ -1,6 +1,6 @@
-import { encode, ExtData } from '@msgpack/msgpack';
+import { ExtData, encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import { type CtyType, containsUnknown, decodeDynamic, encodeDynamic, UNKNOWN } from './values.js';
+import { type CtyType, containsUnknown, decodeDynamic, encodeDynamic, UNKNOWN, type Value } from './values.js';
 
 // Fixtures derived from the published wire format (msgpack of cty values), byte by byte.
 describe('cty msgpack values', () => {
@@ -30,8 +30,11 @@ describe('cty msgpack values', () => {
   });
 
   it('round-trips nested blocks and unknowns, and finds unknowns deep inside', () => {
-    const nested: CtyType = ['object', { src: ['object', { vault: ['object', { path: 'string', version: 'number' }] }] }];
-    const v = { src: { vault: { path: 'p', version: UNKNOWN } } };
+    const nested: CtyType = [
+      'object',
+      { src: ['object', { vault: ['object', { path: 'string', version: 'number' }] }] },
+    ];
+    const v: Value = { src: { vault: { path: 'p', version: UNKNOWN } } };
     const back = decodeDynamic(encodeDynamic(v, nested), nested);
     expect(back).toEqual(v);
     expect(containsUnknown(back)).toBe(true);

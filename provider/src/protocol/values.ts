@@ -1,4 +1,4 @@
-import { decode, encode, ExtData } from '@msgpack/msgpack';
+import { decode, ExtData, encode } from '@msgpack/msgpack';
 
 /**
  * Terraform's values (cty) on the wire: msgpack, guided by the schema's types. Null is nil; an
@@ -61,7 +61,9 @@ function fromWire(raw: unknown, type: CtyType, path: string): Value {
   }
   if (kind === 'tuple') {
     if (!Array.isArray(raw)) throw new ValueError(`${path}: expected a tuple`);
-    return raw.map((item, i) => fromWire(item, (inner as readonly CtyType[])[i] ?? 'dynamic', `${path}[${i}]`));
+    return raw.map((item, i) =>
+      fromWire(item, (inner as readonly CtyType[])[i] ?? 'dynamic', `${path}[${i}]`),
+    );
   }
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ValueError(`${path}: expected a ${kind}`);
   const entries = raw instanceof Map ? [...raw.entries()] : Object.entries(raw as object);
@@ -121,7 +123,8 @@ export function decodeDynamic(dv: DynamicValue | null | undefined, type: CtyType
   if (dv.msgpack && dv.msgpack.length > 0) {
     return fromWire(decode(dv.msgpack, { useBigInt64: false }), type, '');
   }
-  if (dv.json && dv.json.length > 0) return fromWire(JSON.parse(Buffer.from(dv.json).toString('utf8')), type, '');
+  if (dv.json && dv.json.length > 0)
+    return fromWire(JSON.parse(Buffer.from(dv.json).toString('utf8')), type, '');
   return null;
 }
 

@@ -1,8 +1,14 @@
-import { error, type Diagnostic, warning } from '../protocol/diagnostics.js';
-import type { ApplyResult, ClientCapabilities, ObjectValue, PlanRequest, PlanResult } from '../protocol/framework.js';
+import { KeySourceError, type KeySourceRef, openKeySource, validateRef } from '../key-sources/index.js';
+import { type Diagnostic, error, warning } from '../protocol/diagnostics.js';
+import type {
+  ApplyResult,
+  ClientCapabilities,
+  ObjectValue,
+  PlanRequest,
+  PlanResult,
+} from '../protocol/framework.js';
 import type { AttributeSpec, BlockSpec } from '../protocol/schema.js';
 import { isUnknown, UNKNOWN, type Value } from '../protocol/values.js';
-import { KeySourceError, type KeySourceRef, openKeySource, validateRef } from '../key-sources/index.js';
 import type { ProviderClient } from '../provider-client.js';
 import { type AiConfigInput, type AiConfigView, type ConfigOwner, RigboxApiError } from '../rigbox-client.js';
 
@@ -12,7 +18,17 @@ import { type AiConfigInput, type AiConfigView, type ConfigOwner, RigboxApiError
  */
 
 export const MODES = ['managed', 'byok'];
-export const AI_PROVIDERS = ['anthropic', 'openai', 'google', 'brave', 'mistral', 'groq', 'xai', 'deepseek', 'openrouter'];
+export const AI_PROVIDERS = [
+  'anthropic',
+  'openai',
+  'google',
+  'brave',
+  'mistral',
+  'groq',
+  'xai',
+  'deepseek',
+  'openrouter',
+];
 const MODEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
 
 export const CONFIG_ATTRIBUTES: Record<string, AttributeSpec> = {
@@ -42,7 +58,8 @@ export const CONFIG_ATTRIBUTES: Record<string, AttributeSpec> = {
   api_key_wo_version: {
     type: 'number',
     optional: true,
-    description: 'Bump to send `api_key_wo` again (the key itself is never compared). Required with `api_key_wo`. Default: none.',
+    description:
+      'Bump to send `api_key_wo` again (the key itself is never compared). Required with `api_key_wo`. Default: none.',
   },
   api_key_set: { type: 'bool', computed: true, description: 'Whether Rigbox holds a key for this config.' },
   api_key_fingerprint: {
@@ -54,10 +71,19 @@ export const CONFIG_ATTRIBUTES: Record<string, AttributeSpec> = {
   source_version: {
     type: 'string',
     computed: true,
-    description: 'The Vault secret version or SSM parameter version the key was read from (metadata only at plan time).',
+    description:
+      'The Vault secret version or SSM parameter version the key was read from (metadata only at plan time).',
   },
-  revision: { type: 'number', computed: true, description: "The config's revision in Rigbox; increments on every change." },
-  updated_at: { type: 'string', computed: true, description: 'When Rigbox last changed the config (RFC 3339).' },
+  revision: {
+    type: 'number',
+    computed: true,
+    description: "The config's revision in Rigbox; increments on every change.",
+  },
+  updated_at: {
+    type: 'string',
+    computed: true,
+    description: 'When Rigbox last changed the config (RFC 3339).',
+  },
 };
 
 export const KEY_SOURCE_BLOCK: BlockSpec = {
@@ -73,9 +99,14 @@ export const KEY_SOURCE_BLOCK: BlockSpec = {
           path: {
             type: 'string',
             required: true,
-            description: 'The secret path inside the mount, without the API\'s `data/` segment, e.g. `teams/ml/openai`. Required.',
+            description:
+              "The secret path inside the mount, without the API's `data/` segment, e.g. `teams/ml/openai`. Required.",
           },
-          field: { type: 'string', required: true, description: 'The field of the secret holding the key. Required.' },
+          field: {
+            type: 'string',
+            required: true,
+            description: 'The field of the secret holding the key. Required.',
+          },
           version: {
             type: 'number',
             optional: true,
@@ -95,7 +126,11 @@ export const KEY_SOURCE_BLOCK: BlockSpec = {
             optional: true,
             description: 'Pin a parameter version. Default: the latest; an update then shows in plan.',
           },
-          label: { type: 'string', optional: true, description: 'Use the version with this label. Default: none.' },
+          label: {
+            type: 'string',
+            optional: true,
+            description: 'Use the version with this label. Default: none.',
+          },
         },
       },
     },
@@ -149,7 +184,12 @@ export function keySourceRef(value: ObjectValue): KeySourceRef | 'unknown' | und
   if (ssm) {
     const version = num(ssm.version);
     const label = str(ssm.label);
-    return { kind: 'ssm', name: str(ssm.name) ?? '', ...(version !== null ? { version } : {}), ...(label ? { label } : {}) };
+    return {
+      kind: 'ssm',
+      name: str(ssm.name) ?? '',
+      ...(version !== null ? { version } : {}),
+      ...(label ? { label } : {}),
+    };
   }
   return undefined;
 }
@@ -165,7 +205,11 @@ export function validateConfig(config: ObjectValue, caps: ClientCapabilities): D
   const provider = config.ai_provider;
   if (typeof provider === 'string' && !AI_PROVIDERS.includes(provider)) {
     diags.push(
-      error('Invalid AI Provider', `ai_provider must be one of ${AI_PROVIDERS.join(', ')}; got "${provider}".`, ['ai_provider']),
+      error(
+        'Invalid AI Provider',
+        `ai_provider must be one of ${AI_PROVIDERS.join(', ')}; got "${provider}".`,
+        ['ai_provider'],
+      ),
     );
   }
   if (mode === 'managed' && typeof provider === 'string' && AI_PROVIDERS.indexOf(provider) > 3) {
@@ -180,7 +224,11 @@ export function validateConfig(config: ObjectValue, caps: ClientCapabilities): D
   const model = config.model;
   if (typeof model === 'string' && !MODEL_PATTERN.test(model)) {
     diags.push(
-      error('Invalid Model', `model may contain letters, digits and . _ : @ / - only (at most 128); got "${model}".`, ['model']),
+      error(
+        'Invalid Model',
+        `model may contain letters, digits and . _ : @ / - only (at most 128); got "${model}".`,
+        ['model'],
+      ),
     );
   }
 
@@ -199,9 +247,11 @@ export function validateConfig(config: ObjectValue, caps: ClientCapabilities): D
   }
   if (hasWo && (config.api_key_wo_version === null || config.api_key_wo_version === undefined)) {
     diags.push(
-      error('Missing Key Version', 'api_key_wo needs api_key_wo_version: bump it whenever you want the key sent again.', [
-        'api_key_wo_version',
-      ]),
+      error(
+        'Missing Key Version',
+        'api_key_wo needs api_key_wo_version: bump it whenever you want the key sent again.',
+        ['api_key_wo_version'],
+      ),
     );
   }
   if (hasWo && hasSource) {
@@ -233,14 +283,17 @@ export function validateConfig(config: ObjectValue, caps: ClientCapabilities): D
     const count = [vault, ssm].filter((b) => b !== null && b !== undefined).length;
     if (count !== 1) {
       diags.push(
-        error('Invalid Key Source', 'api_key_source needs exactly one of a vault block or an ssm block.', ['api_key_source']),
+        error('Invalid Key Source', 'api_key_source needs exactly one of a vault block or an ssm block.', [
+          'api_key_source',
+        ]),
       );
     } else {
       const ref = keySourceRef(config);
       if (ref && ref !== 'unknown') {
         const problem = validateRef(ref);
         if (problem) {
-          const at = ref.kind === 'vault' ? ['api_key_source', 'vault', 'path'] : ['api_key_source', 'ssm', 'name'];
+          const at =
+            ref.kind === 'vault' ? ['api_key_source', 'vault', 'path'] : ['api_key_source', 'ssm', 'name'];
           diags.push(error('Invalid Key Source Reference', problem, at));
         }
       }
@@ -271,7 +324,14 @@ function apiDiagnostic(err: unknown, action: string): Diagnostic {
         `Rigbox refused to ${action}: the config changed since this plan was made (someone else applied or edited it). Run plan again to see the current config.`,
       );
     }
-    const path = err.field === 'api_key' ? undefined : err.field === 'provider' ? ['ai_provider'] : err.field ? [err.field] : undefined;
+    const path =
+      err.field === 'api_key'
+        ? undefined
+        : err.field === 'provider'
+          ? ['ai_provider']
+          : err.field
+            ? [err.field]
+            : undefined;
     return error(`Rigbox API Error`, `Could not ${action}: ${err.message} (HTTP ${err.status}).`, path);
   }
   throw err;
@@ -280,7 +340,11 @@ function apiDiagnostic(err: unknown, action: string): Diagnostic {
 function keySourceDiagnostic(err: unknown, ref: KeySourceRef): Diagnostic {
   if (err instanceof KeySourceError) {
     const at = ref.kind === 'vault' ? ['api_key_source', 'vault'] : ['api_key_source', 'ssm'];
-    return error('Cannot Read API Key From Source', `${err.message} The AI config in Rigbox was left unchanged.`, at);
+    return error(
+      'Cannot Read API Key From Source',
+      `${err.message} The AI config in Rigbox was left unchanged.`,
+      at,
+    );
   }
   throw err;
 }
@@ -325,9 +389,13 @@ export async function planConfig(request: PlanRequest): Promise<PlanResult> {
     const woChanged = !sameJson(prior.api_key_wo_version, planned.api_key_wo_version);
     // Out-of-band drift: the key in Rigbox is not the one we applied (replaced, cleared or never applied).
     const keyDrift =
-      !applied || prior.api_key_set !== true || prior.api_key_fingerprint !== applied.fingerprint || applied.fingerprint === null;
+      !applied ||
+      prior.api_key_set !== true ||
+      prior.api_key_fingerprint !== applied.fingerprint ||
+      applied.fingerprint === null;
     // Rotation at the source: refresh recorded the source's current version (metadata only).
-    const rotated = source !== undefined && applied !== undefined && prior.source_version !== applied.sourceVersion;
+    const rotated =
+      source !== undefined && applied !== undefined && prior.source_version !== applied.sourceVersion;
     // A stored key belongs to its provider: a provider change must send the key again.
     const providerChanged = !sameJson(prior.ai_provider, planned.ai_provider);
     keyChanged = refChanged || woChanged || keyDrift || rotated || providerChanged;
@@ -384,7 +452,11 @@ export async function applyConfig(
     } else {
       return {
         state: null,
-        diagnostics: [error('Missing API Key', 'byok mode needs a key input and none was available at apply time.', ['mode'])],
+        diagnostics: [
+          error('Missing API Key', 'byok mode needs a key input and none was available at apply time.', [
+            'mode',
+          ]),
+        ],
       };
     }
   }
@@ -406,7 +478,11 @@ export async function applyConfig(
 }
 
 /** Refresh: the service's view (never a key), and the key source's current version from metadata. */
-export async function readConfig(ops: AiConfigOps, current: ObjectValue, privateData: Buffer): Promise<ApplyResult> {
+export async function readConfig(
+  ops: AiConfigOps,
+  current: ObjectValue,
+  privateData: Buffer,
+): Promise<ApplyResult> {
   const client = ops.client();
   let view: AiConfigView;
   try {
@@ -436,10 +512,19 @@ export async function readConfig(ops: AiConfigOps, current: ObjectValue, private
 }
 
 /** Destroy: a Rigbox config cannot be deleted, so destroying it clears the stored key (byok). */
-export async function deleteConfig(ops: AiConfigOps, prior: ObjectValue): Promise<{ diagnostics?: Diagnostic[] }> {
+export async function deleteConfig(
+  ops: AiConfigOps,
+  prior: ObjectValue,
+): Promise<{ diagnostics?: Diagnostic[] }> {
   if (prior.mode !== 'byok') return {};
   try {
-    await ops.client().rigbox.putConfig(ops.owner(prior), { mode: 'byok', provider: String(prior.ai_provider), api_key: null });
+    await ops
+      .client()
+      .rigbox.putConfig(ops.owner(prior), {
+        mode: 'byok',
+        provider: String(prior.ai_provider),
+        api_key: null,
+      });
     return {};
   } catch (err) {
     if (err instanceof RigboxApiError && err.status === 404) return {};

@@ -1,5 +1,12 @@
 import type { Diagnostic } from '../protocol/diagnostics.js';
-import type { ApplyResult, ClientCapabilities, ObjectValue, PlanRequest, PlanResult, Resource } from '../protocol/framework.js';
+import type {
+  ApplyResult,
+  ClientCapabilities,
+  ObjectValue,
+  PlanRequest,
+  PlanResult,
+  Resource,
+} from '../protocol/framework.js';
 import type { SchemaSpec } from '../protocol/schema.js';
 import type { ProviderClient } from '../provider-client.js';
 import type { ConfigOwner } from '../rigbox-client.js';
@@ -63,7 +70,12 @@ export class AiDefaultsResource implements Resource<ProviderClient>, AiConfigOps
     return readConfig(this, current, privateData);
   }
 
-  update(prior: ObjectValue, planned: ObjectValue, config: ObjectValue, plannedPrivate: Buffer): Promise<ApplyResult> {
+  update(
+    prior: ObjectValue,
+    planned: ObjectValue,
+    config: ObjectValue,
+    plannedPrivate: Buffer,
+  ): Promise<ApplyResult> {
     return applyConfig(this, prior, planned, config, plannedPrivate);
   }
 

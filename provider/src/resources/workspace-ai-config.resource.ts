@@ -1,5 +1,12 @@
 import type { Diagnostic } from '../protocol/diagnostics.js';
-import type { ApplyResult, ClientCapabilities, ObjectValue, PlanRequest, PlanResult, Resource } from '../protocol/framework.js';
+import type {
+  ApplyResult,
+  ClientCapabilities,
+  ObjectValue,
+  PlanRequest,
+  PlanResult,
+  Resource,
+} from '../protocol/framework.js';
 import type { SchemaSpec } from '../protocol/schema.js';
 import { UNKNOWN } from '../protocol/values.js';
 import type { ProviderClient } from '../provider-client.js';
@@ -58,7 +65,9 @@ export class WorkspaceAiConfigResource implements Resource<ProviderClient>, AiCo
   async plan(request: PlanRequest): Promise<PlanResult> {
     const replacing = request.prior !== null && request.prior.workspace_id !== request.planned.workspace_id;
     // Another workspace is another object: plan it like a create, with every computed value unknown.
-    const result = await planConfig(replacing ? { ...request, prior: null, priorPrivate: Buffer.alloc(0) } : request);
+    const result = await planConfig(
+      replacing ? { ...request, prior: null, priorPrivate: Buffer.alloc(0) } : request,
+    );
     result.planned.id = request.planned.workspace_id ?? null;
     if (!replacing) return result;
     result.planned.revision = UNKNOWN;
@@ -74,7 +83,12 @@ export class WorkspaceAiConfigResource implements Resource<ProviderClient>, AiCo
     return readConfig(this, current, privateData);
   }
 
-  update(prior: ObjectValue, planned: ObjectValue, config: ObjectValue, plannedPrivate: Buffer): Promise<ApplyResult> {
+  update(
+    prior: ObjectValue,
+    planned: ObjectValue,
+    config: ObjectValue,
+    plannedPrivate: Buffer,
+  ): Promise<ApplyResult> {
     return applyConfig(this, prior, planned, config, plannedPrivate);
   }
 

@@ -42,7 +42,8 @@ const API_HEADERS = {
 const DOCS_HEADERS = {
   ...API_HEADERS,
   'cache-control': 'no-cache',
-  'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
 };
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -83,7 +84,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // One line per request, after it is answered: method, path without query, status, time.
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
-      { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      {
+        method: request.method,
+        path: request.url.split('?')[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
       'request',
     );
   });
