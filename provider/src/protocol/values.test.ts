@@ -1,6 +1,13 @@
 import { ExtData, encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import { type CtyType, containsUnknown, decodeDynamic, encodeDynamic, UNKNOWN, type Value } from './values.js';
+import {
+  type CtyType,
+  containsUnknown,
+  decodeDynamic,
+  encodeDynamic,
+  UNKNOWN,
+  type Value,
+} from './values.js';
 
 // Fixtures derived from the published wire format (msgpack of cty values), byte by byte.
 describe('cty msgpack values', () => {

@@ -518,13 +518,11 @@ export async function deleteConfig(
 ): Promise<{ diagnostics?: Diagnostic[] }> {
   if (prior.mode !== 'byok') return {};
   try {
-    await ops
-      .client()
-      .rigbox.putConfig(ops.owner(prior), {
-        mode: 'byok',
-        provider: String(prior.ai_provider),
-        api_key: null,
-      });
+    await ops.client().rigbox.putConfig(ops.owner(prior), {
+      mode: 'byok',
+      provider: String(prior.ai_provider),
+      api_key: null,
+    });
     return {};
   } catch (err) {
     if (err instanceof RigboxApiError && err.status === 404) return {};
