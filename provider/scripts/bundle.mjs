@@ -2,6 +2,7 @@
 // times per command) and lays the package into the repo's local provider mirror, so that
 // `.tools/tofurc` installs rigbox/rigbox with no network.
 import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,12 @@ mkdirSync(out, { recursive: true });
 
 await build({
   entryPoints: [join(pkgDir, 'src/main.ts')],
-  outfile: join(out, 'provider.mjs'),
+  outdir: out,
+  entryNames: 'provider',
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'chunks/[name]-[hash]',
+  // Code split: the AWS SDK chunk loads only when an SSM reference is used.
+  splitting: true,
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -30,6 +36,12 @@ await build({
   logLevel: 'warning',
 });
 cpSync(join(pkgDir, 'proto'), join(out, 'proto'), { recursive: true });
+// Pre-parse the protocol definitions once here rather than at every provider start.
+const protobuf = createRequire(import.meta.url)('protobufjs');
+const root = new protobuf.Root();
+root.resolvePath = (_origin, target) => join(pkgDir, 'proto', target);
+root.loadSync(['tfplugin6.proto', 'go-plugin.proto', 'health.proto'], { keepCase: false });
+writeFileSync(join(out, 'proto/protocol.json'), JSON.stringify(root.toJSON()));
 
 // The executable Terraform starts: a tiny CommonJS launcher (no extension, so Node reads it as
 // CommonJS) that loads the ESM bundle beside it.

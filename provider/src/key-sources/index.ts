@@ -5,7 +5,7 @@
 import { KeySourceError } from './errors.js';
 import type { KeySource } from './key-source.js';
 import { describeRef, type KeySourceRef, validateRef } from './reference.js';
-import { SsmKeySource, type SsmSettings } from './ssm.js';
+import type { SsmSettings } from './ssm.js';
 import { VaultKeySource, type VaultSettings } from './vault.js';
 
 export { KeySourceError, type KeySourceErrorKind } from './errors.js';
@@ -27,7 +27,16 @@ export function openKeySource(
   if (problem !== undefined) {
     throw new KeySourceError('invalid_reference', reference, `Invalid key source ${reference}: ${problem}`);
   }
-  if (ref.kind === 'ssm') return new SsmKeySource(ref, settings.ssm ?? {});
+  if (ref.kind === 'ssm') {
+    // The AWS SDK is most of the provider's code; load it only when an SSM reference is used, so
+    // the provider starts fast (Terraform starts it several times per command).
+    const ssm = import('./ssm.js').then((m) => new m.SsmKeySource(ref, settings.ssm ?? {}));
+    return {
+      describe: () => reference,
+      readValue: () => ssm.then((s) => s.readValue()),
+      readVersion: () => ssm.then((s) => s.readVersion()),
+    };
+  }
   if (settings.vault === undefined || settings.vault.address === '') {
     throw new KeySourceError(
       'invalid_reference',

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -27,6 +27,9 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+const PROTO_FILES = ['tfplugin6.proto', 'go-plugin.proto', 'health.proto'];
+const LOADER_OPTIONS = { keepCase: false, longs: Number, enums: Number, defaults: true, oneofs: true };
+
 function protoDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   // Source layout (src/protocol -> ../../proto) or the bundle (dist -> ./proto).
@@ -38,19 +41,16 @@ function protoDir(): string {
 
 function loadProtocol() {
   const dir = protoDir();
-  const definition = protoLoader.loadSync(['tfplugin6.proto', 'go-plugin.proto', 'health.proto'], {
-    includeDirs: [dir],
-    keepCase: false,
-    longs: Number,
-    enums: Number,
-    defaults: true,
-    oneofs: true,
-  });
+  // The bundle ships the definitions pre-parsed (proto/protocol.json): parsing .proto text at
+  // every start would cost the provider start-up time.
+  const parsed = join(dir, 'protocol.json');
+  const definition = existsSync(parsed)
+    ? protoLoader.fromJSON(JSON.parse(readFileSync(parsed, 'utf8')), LOADER_OPTIONS)
+    : protoLoader.loadSync(PROTO_FILES, { includeDirs: [dir], ...LOADER_OPTIONS });
   // biome-ignore lint/suspicious/noExplicitAny: grpc-js describes loaded packages loosely
   return grpc.loadPackageDefinition(definition) as any;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: requests and answers are typed per handler below
 type Unary = (call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => void;
 
 const capabilitiesOf = (

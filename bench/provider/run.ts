@@ -1,0 +1,161 @@
+/**
+ * Provider benchmark, in one run against the same OpenTofu:
+ *   - `tofu apply` (create) and then `tofu plan` (refresh, no changes) of N rigbox_workspace_ai_config
+ *     vs N null_resource (hashicorp/null baseline build), for N = 100 and 500;
+ *   - time from process start to the go-plugin handshake line, and RSS at that moment, for
+ *     terraform-provider-rigbox vs terraform-provider-null.
+ * Targets: plan <= 1.3x and apply <= 1.5x the null baseline; ready in <= 120 ms.
+ * The rigbox resources are in managed mode, so the figures are the provider's and the API's own
+ * cost (a key source adds one Vault or SSM read per key applied).
+ * Usage: npm run bench:provider [-- --sizes 100,500 --parallelism 10]
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { RigboxServer } from '../../test/support/rigbox-server.js';
+import { requireTofu, TofuWorkspace } from '../../test/support/tofu.js';
+
+const { values } = parseArgs({ options: { sizes: { type: 'string' }, parallelism: { type: 'string' } } });
+const sizes = (values.sizes ?? '100,500').split(',').map(Number);
+const parallelism = values.parallelism ?? '10';
+requireTofu();
+
+const REPO = join(import.meta.dirname, '../..');
+const MIRROR = join(REPO, '.tools/mirror/registry.opentofu.org');
+const RIGBOX_BIN = join(MIRROR, 'rigbox/rigbox/0.1.0/linux_amd64/terraform-provider-rigbox_v0.1.0');
+const NULL_BIN = join(MIRROR, 'hashicorp/null/3.2.4/linux_amd64/terraform-provider-null_v3.2.4');
+
+const seconds = (ms: number) => (ms / 1000).toFixed(2);
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+/** Starts a provider as Terraform would and times it to its handshake line; RSS from /proc then. */
+function handshake(binary: string): Promise<{ ms: number; rssMb: number }> {
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    const child = spawn(binary, [], {
+      env: {
+        ...process.env,
+        TF_PLUGIN_MAGIC_COOKIE: 'd602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2',
+        PLUGIN_PROTOCOL_VERSIONS: '6',
+        PLUGIN_CLIENT_CERT: CLIENT_CERT,
+      },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    child.stdout.once('data', () => {
+      const ms = performance.now() - t;
+      let rssMb = 0;
+      try {
+        const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+        rssMb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+      } catch {}
+      child.kill('SIGKILL');
+      resolve({ ms, rssMb });
+    });
+    child.on('error', reject);
+  });
+}
+
+// A client certificate like the one Terraform passes under AutoMTLS.
+const { createServerCertificate } = await import('../../provider/src/protocol/certificate.js');
+const CLIENT_CERT = createServerCertificate().certPem;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+const server = await new RigboxServer().start();
+const token = server.token('bench');
+const env = { RIGBOX_ENDPOINT: server.url, RIGBOX_TOKEN: token };
+
+async function createWorkspaces(n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(`${server.url}/api/workspaces`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `bench-${n}-${i}` }),
+    });
+    ids.push(((await res.json()) as { id: string }).id);
+  }
+  return ids;
+}
+
+const rigboxConfig = (ids: string[]) =>
+  `terraform {\n  required_providers {\n    rigbox = { source = "rigbox/rigbox" }\n  }\n}\nprovider "rigbox" {}\n` +
+  ids
+    .map(
+      (id, i) =>
+        `resource "rigbox_workspace_ai_config" "w${i}" {\n  workspace_id = "${id}"\n  mode = "managed"\n  ai_provider = "openai"\n  model = "gpt-4o"\n}\n`,
+    )
+    .join('');
+const nullConfig = (n: number) =>
+  `terraform {\n  required_providers {\n    null = { source = "hashicorp/null" }\n  }\n}\n` +
+  Array.from(
+    { length: n },
+    (_, i) => `resource "null_resource" "r${i}" {\n  triggers = { model = "gpt-4o" }\n}\n`,
+  ).join('');
+
+interface Row {
+  n: number;
+  what: 'apply' | 'plan';
+  nullMs: number;
+  rigboxMs: number;
+}
+const rows: Row[] = [];
+try {
+  for (const n of sizes) {
+    const ids = await createWorkspaces(n);
+    const results: Record<string, { apply: number; plan: number }> = {};
+    for (const [name, hcl] of [
+      ['null', nullConfig(n)],
+      ['rigbox', rigboxConfig(ids)],
+    ] as const) {
+      const ws = new TofuWorkspace(env);
+      try {
+        ws.write(hcl);
+        await ws.init();
+        const apply = await timed(() => ws.apply(`-parallelism=${parallelism}`));
+        const plan = await timed(async () => {
+          const res = await ws.plan(`-parallelism=${parallelism}`);
+          if (res.code !== 0)
+            throw new Error(`plan after apply was not empty (exit ${res.code}):\n${res.stdout}`);
+        });
+        results[name] = { apply, plan };
+      } finally {
+        ws.dispose();
+      }
+    }
+    for (const what of ['apply', 'plan'] as const) {
+      rows.push({ n, what, nullMs: results.null![what], rigboxMs: results.rigbox![what] });
+    }
+  }
+
+  const rig: { ms: number; rssMb: number }[] = [];
+  const nul: { ms: number; rssMb: number }[] = [];
+  for (let i = 0; i < 11; i++) {
+    rig.push(await handshake(RIGBOX_BIN));
+    nul.push(await handshake(NULL_BIN));
+  }
+
+  console.log(`\nbench/provider: OpenTofu, parallelism ${parallelism}, rigbox resources in managed mode\n`);
+  console.log('N     step    null s   rigbox s   ratio   target');
+  for (const r of rows) {
+    const ratio = r.rigboxMs / r.nullMs;
+    const target = r.what === 'plan' ? 1.3 : 1.5;
+    console.log(
+      `${String(r.n).padEnd(5)} ${r.what.padEnd(6)} ${seconds(r.nullMs).padStart(7)} ${seconds(r.rigboxMs).padStart(10)} ${ratio.toFixed(2).padStart(6)}x  <= ${target}x ${ratio <= target ? 'met' : 'MISSED'}`,
+    );
+  }
+  const rigMs = median(rig.map((x) => x.ms));
+  console.log(
+    `\nhandshake (median of 11): rigbox ${rigMs.toFixed(0)} ms, RSS ${median(rig.map((x) => x.rssMb)).toFixed(0)} MB; ` +
+      `null ${median(nul.map((x) => x.ms)).toFixed(0)} ms, RSS ${median(nul.map((x) => x.rssMb)).toFixed(0)} MB. ` +
+      `Target ready <= 120 ms: ${rigMs <= 120 ? 'met' : 'MISSED'}`,
+  );
+} finally {
+  await server.dispose();
+}
