@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { AiConfigs } from './ai-config/service.js';
 import { Envelopes } from './crypto/envelope.js';
 import { type Keyring, loadKeyring } from './crypto/keyring.js';
+import { loadUpstreams } from './gateway/upstreams.js';
 import { buildApp } from './http/app.js';
 import { openStorage } from './storage/open.js';
 import type { Storage } from './storage/types.js';
@@ -38,6 +39,8 @@ export async function createService(config: ServiceConfig): Promise<Service> {
       configs,
       logger: config.logger,
       ...(rate !== undefined ? { rateLimitPerMinute: rate } : {}),
+      upstreams: loadUpstreams(env),
+      publicUrl: env.RIGBOX_PUBLIC_URL?.replace(/\/+$/, ''),
     });
     return {
       app,

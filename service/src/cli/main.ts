@@ -7,6 +7,7 @@ import { rewrapAll } from '../crypto/rotate.js';
 import { createLogger } from '../logging/logger.js';
 import { createService } from '../service.js';
 import { openStorage } from '../storage/open.js';
+import { ExecError, exec } from './exec.js';
 
 /** A failure to report as one line on stderr (no stack trace) with a non-zero exit code. */
 class CliError extends Error {}
@@ -16,6 +17,7 @@ const USAGE = `usage:
   rigbox token create --user <name> [--data-dir .rigbox]
   rigbox kek rotate [--data-dir .rigbox]
   rigbox user plan --user <name> --plan <free|pro> [--data-dir .rigbox]
+  rigbox exec --workspace <id> -- <command> [args...]   (uses RIGBOX_ENDPOINT, RIGBOX_TOKEN)
 
 environment: RIGBOX_PORT, RIGBOX_HOST, RIGBOX_DATA_DIR, RIGBOX_DATABASE_URL (postgres://...),
              RIGBOX_MASTER_KEY or RIGBOX_MASTER_KEY_FILE, RIGBOX_LOG_LEVEL`;
@@ -46,7 +48,11 @@ async function serve(args: string[]) {
     throw new CliError(`--port must be 0..65535, got ${v.port}`);
   const host = v.host ?? process.env.RIGBOX_HOST ?? '127.0.0.1';
   const dataDir = dataDirOf(v);
-  const logger = createLogger();
+  // The platform's own provider keys are scrubbed from every log line, literally.
+  const platformKeys = Object.entries(process.env)
+    .filter(([name, value]) => name.startsWith('RIGBOX_PLATFORM_KEY_') && value)
+    .map(([, value]) => value as string);
+  const logger = createLogger({ secrets: platformKeys });
   const service = await createService({ dataDir, databaseUrl: process.env.RIGBOX_DATABASE_URL, logger });
   const address = await service.app.listen({ port, host });
   say(`rigbox: serving the AI config API on ${address} (storage: ${service.storage.kind}, data: ${dataDir})`);
@@ -126,6 +132,20 @@ async function userPlan(args: string[]) {
   say(`rigbox: user ${userName} is now on the ${plan} plan`);
 }
 
+async function execCommand(args: string[]) {
+  const split = args.indexOf('--');
+  const own = split === -1 ? args : args.slice(0, split);
+  const command = split === -1 ? [] : args.slice(split + 1);
+  let values: { workspace?: string | undefined };
+  try {
+    values = parseArgs({ args: own, options: { workspace: { type: 'string' } }, strict: true }).values;
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n${USAGE}`);
+  }
+  if (!values.workspace) throw new CliError('exec needs --workspace <id>');
+  process.exitCode = await exec(values.workspace, command);
+}
+
 export async function main(argv: string[]): Promise<void> {
   const [a, b, ...rest] = argv;
   try {
@@ -133,6 +153,7 @@ export async function main(argv: string[]): Promise<void> {
     if (a === 'token' && b === 'create') return await tokenCreate(rest);
     if (a === 'kek' && b === 'rotate') return await kekRotate(rest);
     if (a === 'user' && b === 'plan') return await userPlan(rest);
+    if (a === 'exec') return await execCommand(argv.slice(1));
     if (a === undefined || a === '--help' || a === '-h' || a === 'help') {
       process.stdout.write(`${USAGE}\n`);
       return;

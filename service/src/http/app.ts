@@ -6,7 +6,10 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import type { Logger } from 'pino';
 import type { AiConfigs } from '../ai-config/service.js';
 import { bearerToken } from '../auth/tokens.js';
+import { gatewayRoutes } from '../gateway/routes.js';
+import type { Upstream } from '../gateway/upstreams.js';
 import { hashToken } from '../ids.js';
+import { runtimeRoutes } from '../runtime/routes.js';
 import type { Storage } from '../storage/types.js';
 import { registerErrorHandler } from './errors.js';
 import { aiConfigRoutes } from './routes.js';
@@ -19,6 +22,9 @@ export interface AppOptions {
   logger: Logger;
   /** Requests per minute per token (or per address without one). */
   rateLimitPerMinute?: number;
+  upstreams: Map<string, Upstream>;
+  /** The base URL workspace processes reach this service at; default: from each request. */
+  publicUrl?: string | undefined;
 }
 
 export const OPENAPI_INFO = {
@@ -101,5 +107,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }));
 
   await app.register(aiConfigRoutes, { storage: options.storage, configs: options.configs });
+  await app.register(runtimeRoutes, {
+    storage: options.storage,
+    configs: options.configs,
+    upstreams: options.upstreams,
+    publicUrl: options.publicUrl,
+  });
+  await app.register(gatewayRoutes, {
+    storage: options.storage,
+    configs: options.configs,
+    upstreams: options.upstreams,
+  });
   return app;
 }

@@ -72,4 +72,22 @@ CREATE TABLE service_secrets (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'runtime key bindings and managed credits',
+    sql: `
+CREATE TABLE runtime_key_bindings (
+  fingerprint TEXT NOT NULL,
+  workspace_id TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (fingerprint, workspace_id)
+);
+CREATE TABLE credit_usage (
+  user_id TEXT NOT NULL,
+  period_start TEXT NOT NULL,
+  used INTEGER NOT NULL,
+  PRIMARY KEY (user_id, period_start)
+);
+`,
+  },
 ];

@@ -69,10 +69,13 @@ export class SqliteStorage implements Storage {
       ),
       insertWorkspace: p('INSERT INTO workspaces (id, user_id, name, created_at) VALUES (?, ?, ?, ?)'),
       getWorkspace: p('SELECT * FROM workspaces WHERE user_id = ? AND id = ?'),
+      workspaceOwner: p('SELECT u.* FROM workspaces w JOIN users u ON u.id = w.user_id WHERE w.id = ?'),
       listWorkspaces: p('SELECT * FROM workspaces WHERE user_id = ? ORDER BY created_at, id'),
       deleteWorkspace: p('DELETE FROM workspaces WHERE user_id = ? AND id = ?'),
       deleteConfig: p('DELETE FROM ai_configs WHERE owner_kind = ? AND owner_id = ?'),
-      deleteRuntimeTokens: p("DELETE FROM api_tokens WHERE kind = 'runtime' AND workspace_id = ?"),
+      deleteRuntimeTokens: p(
+        "DELETE FROM api_tokens WHERE kind IN ('runtime', 'gateway') AND workspace_id = ?",
+      ),
       getConfig: p('SELECT * FROM ai_configs WHERE owner_kind = ? AND owner_id = ?'),
       insertConfig: p(INSERT_CONFIG),
       updateConfig: p(UPDATE_CONFIG),
@@ -92,6 +95,21 @@ export class SqliteStorage implements Storage {
         'UPDATE service_secrets SET wrapped_dek = ?, kek_id = ? WHERE name = ? AND wrapped_dek = ?',
       ),
       getSecret: p('SELECT * FROM service_secrets WHERE name = ?'),
+      bindKey: p(
+        'INSERT INTO runtime_key_bindings (fingerprint, workspace_id, created_at) VALUES (?, ?, ?) ON CONFLICT (fingerprint, workspace_id) DO NOTHING',
+      ),
+      findBindings: p('SELECT workspace_id FROM runtime_key_bindings WHERE fingerprint = ?'),
+      deleteBindings: p('DELETE FROM runtime_key_bindings WHERE workspace_id = ?'),
+      openCredits: p(
+        'INSERT INTO credit_usage (user_id, period_start, used) VALUES (?, ?, 0) ON CONFLICT (user_id, period_start) DO NOTHING',
+      ),
+      spendCredit: p(
+        'UPDATE credit_usage SET used = used + 1 WHERE user_id = ? AND period_start = ? AND used < ?',
+      ),
+      refundCredit: p(
+        'UPDATE credit_usage SET used = used - 1 WHERE user_id = ? AND period_start = ? AND used > 0',
+      ),
+      creditsUsed: p('SELECT used FROM credit_usage WHERE user_id = ? AND period_start = ?'),
       insertSecret: p(
         'INSERT INTO service_secrets (name, ciphertext, wrapped_dek, kek_id, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
       ),
@@ -164,6 +182,11 @@ export class SqliteStorage implements Storage {
     return r ? toWorkspace(r) : undefined;
   }
 
+  async findWorkspaceOwner(workspaceId: string): Promise<User | undefined> {
+    const r = this.stmt.workspaceOwner.get(workspaceId) as Row | undefined;
+    return r ? toUser(r) : undefined;
+  }
+
   async listWorkspaces(userId: string): Promise<Workspace[]> {
     return (this.stmt.listWorkspaces.all(userId) as Row[]).map(toWorkspace);
   }
@@ -175,6 +198,7 @@ export class SqliteStorage implements Storage {
         if (!gone) return false;
         this.stmt.deleteConfig.run('workspace', workspaceId);
         this.stmt.deleteRuntimeTokens.run(workspaceId);
+        this.stmt.deleteBindings.run(workspaceId);
         this.stmt.insertAudit.run(...auditParams(audit));
         return true;
       })
@@ -214,6 +238,32 @@ export class SqliteStorage implements Storage {
 
   async listAudit(owner: ConfigOwner, limit: number): Promise<AuditEvent[]> {
     return (this.stmt.listAudit.all(owner.kind, owner.id, limit) as Row[]).map(toAuditEvent);
+  }
+
+  async bindRuntimeKey(fingerprint: string, workspaceId: string, now: string): Promise<void> {
+    this.stmt.bindKey.run(fingerprint, workspaceId, now);
+  }
+
+  async findRuntimeKeyBindings(fingerprint: string): Promise<string[]> {
+    return (this.stmt.findBindings.all(fingerprint) as Row[]).map((r) => String(r.workspace_id));
+  }
+
+  async spendCredit(userId: string, periodStart: string, limit: number): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        this.stmt.openCredits.run(userId, periodStart);
+        return this.stmt.spendCredit.run(userId, periodStart, limit).changes === 1;
+      })
+      .immediate();
+  }
+
+  async refundCredit(userId: string, periodStart: string): Promise<void> {
+    this.stmt.refundCredit.run(userId, periodStart);
+  }
+
+  async creditsUsed(userId: string, periodStart: string): Promise<number> {
+    const r = this.stmt.creditsUsed.get(userId, periodStart) as Row | undefined;
+    return r ? Number(r.used) : 0;
   }
 
   async listEnvelopes(): Promise<StoredEnvelope[]> {

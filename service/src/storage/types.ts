@@ -21,7 +21,8 @@ export interface User {
   readonly createdAt: string;
 }
 
-export type TokenKind = 'user' | 'runtime';
+/** user: the API; runtime: fetches a workspace's env once; gateway: a workspace process calling the AI gateway. */
+export type TokenKind = 'user' | 'runtime' | 'gateway';
 export interface TokenRecord {
   readonly id: string;
   readonly userId: string;
@@ -89,6 +90,8 @@ export interface Storage {
 
   createWorkspace(workspace: Workspace, config: AiConfigRecord, audit: AuditEvent): Promise<void>;
   getWorkspace(userId: string, workspaceId: string): Promise<Workspace | undefined>;
+  /** The user who owns a workspace (the gateway knows the workspace before the user). */
+  findWorkspaceOwner(workspaceId: string): Promise<User | undefined>;
   listWorkspaces(userId: string): Promise<Workspace[]>;
   /** Deletes the workspace and its config; the audit trail stays. False when not found. */
   deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean>;
@@ -105,6 +108,19 @@ export interface Storage {
     audit: AuditEvent,
   ): Promise<boolean>;
   listAudit(owner: ConfigOwner, limit: number): Promise<AuditEvent[]>;
+
+  /** Records that a workspace's runtime was given a key with this fingerprint (gateway auth by key). */
+  bindRuntimeKey(fingerprint: string, workspaceId: string, now: string): Promise<void>;
+  /** The workspaces whose runtime was given a key with this fingerprint. */
+  findRuntimeKeyBindings(fingerprint: string): Promise<string[]>;
+  /**
+   * Spends one managed credit of the user's period if fewer than `limit` are used, atomically
+   * (never below zero, never twice for one call, across instances). False when none are left.
+   */
+  spendCredit(userId: string, periodStart: string, limit: number): Promise<boolean>;
+  /** Gives back a credit spent on a call that never reached the upstream. */
+  refundCredit(userId: string, periodStart: string): Promise<void>;
+  creditsUsed(userId: string, periodStart: string): Promise<number>;
 
   listEnvelopes(): Promise<StoredEnvelope[]>;
   /** Swaps one wrapped data key for another, only if it is still the one that was read. */

@@ -1,0 +1,71 @@
+import type { AiProviderId } from '../ai-config/providers.js';
+
+/**
+ * The AI providers the gateway speaks for: where their API lives, how a caller presents a key,
+ * and how we present ours upstream. Base URLs and platform keys come from configuration, so
+ * tests point them at a local stand-in and production at the real APIs.
+ */
+export interface Upstream {
+  readonly provider: AiProviderId;
+  readonly baseUrl: string;
+  /** The platform's own key, for managed mode; undefined when not configured. */
+  readonly platformKey: string | undefined;
+  /** The key the caller sent, from its headers or query. */
+  callerKey(
+    headers: Record<string, string | string[] | undefined>,
+    query: URLSearchParams,
+  ): string | undefined;
+  /** Sets our key on the outgoing headers (and removes any the caller sent). */
+  authorize(headers: Record<string, string>, key: string): void;
+  /** Where the workspace's SDK finds the gateway: base URL variable and the path to put in it. */
+  readonly baseUrlVar: string;
+  readonly sdkPath: string;
+}
+
+const header = (h: Record<string, string | string[] | undefined>, name: string) => {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+const bearer = (h: Record<string, string | string[] | undefined>) =>
+  /^Bearer\s+(\S+)$/i.exec(header(h, 'authorization') ?? '')?.[1];
+
+export function loadUpstreams(env: NodeJS.ProcessEnv): Map<string, Upstream> {
+  const list: Upstream[] = [
+    {
+      provider: 'openai',
+      baseUrl: env.RIGBOX_UPSTREAM_OPENAI ?? 'https://api.openai.com',
+      platformKey: env.RIGBOX_PLATFORM_KEY_OPENAI,
+      callerKey: (h) => bearer(h),
+      authorize: (h, key) => {
+        h.authorization = `Bearer ${key}`;
+      },
+      baseUrlVar: 'OPENAI_BASE_URL',
+      sdkPath: '/v1',
+    },
+    {
+      provider: 'anthropic',
+      baseUrl: env.RIGBOX_UPSTREAM_ANTHROPIC ?? 'https://api.anthropic.com',
+      platformKey: env.RIGBOX_PLATFORM_KEY_ANTHROPIC,
+      callerKey: (h) => header(h, 'x-api-key') ?? bearer(h),
+      authorize: (h, key) => {
+        delete h.authorization;
+        h['x-api-key'] = key;
+      },
+      baseUrlVar: 'ANTHROPIC_BASE_URL',
+      sdkPath: '',
+    },
+    {
+      provider: 'google',
+      baseUrl: env.RIGBOX_UPSTREAM_GOOGLE ?? 'https://generativelanguage.googleapis.com',
+      platformKey: env.RIGBOX_PLATFORM_KEY_GOOGLE,
+      // Google's SDKs send the key as x-goog-api-key, older callers as ?key=.
+      callerKey: (h, q) => header(h, 'x-goog-api-key') ?? q.get('key') ?? undefined,
+      authorize: (h, key) => {
+        h['x-goog-api-key'] = key;
+      },
+      baseUrlVar: 'GOOGLE_GEMINI_BASE_URL',
+      sdkPath: '',
+    },
+  ];
+  return new Map(list.map((u) => [u.provider, u]));
+}
