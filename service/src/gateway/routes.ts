@@ -5,6 +5,7 @@ import { type AiProviderId, aiProvider, MANAGED_PROVIDER_IDS } from '../ai-confi
 import type { AiConfigs } from '../ai-config/service.js';
 import { errorBody } from '../http/errors.js';
 import { hashToken } from '../ids.js';
+import { GATEWAY_TOKEN_PREFIX } from '../runtime/routes.js';
 import type { Storage, User } from '../storage/types.js';
 import { currentPeriod, PLAN_CREDITS } from './credits.js';
 import type { Upstream } from './upstreams.js';
@@ -63,7 +64,10 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions) 
   ) {
     const presented = upstream.callerKey(request.headers, query);
     if (!presented) return undefined;
-    const found = await storage.findToken(hashToken(presented));
+    // Gateway tokens have their own prefix; anything else can only be a workspace's byok key.
+    const found = presented.startsWith(`${GATEWAY_TOKEN_PREFIX}_`)
+      ? await storage.findToken(hashToken(presented))
+      : undefined;
     if (found) {
       const expired = found.token.expiresAt !== null && Date.parse(found.token.expiresAt) <= Date.now();
       if (found.token.kind !== 'gateway' || expired || !found.token.workspaceId) return undefined;

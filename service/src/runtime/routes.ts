@@ -11,6 +11,9 @@ import { hashToken, newId, newToken } from '../ids.js';
 import type { Storage } from '../storage/types.js';
 import { runtimeEnv } from './env.js';
 
+export const RUNTIME_TOKEN_PREFIX = 'rbxr';
+export const GATEWAY_TOKEN_PREFIX = 'rbxg';
+
 /** A runtime token only fetches the env, once, soon after the process starts. */
 export const RUNTIME_TOKEN_TTL_MS = 10 * 60_000;
 /** A gateway token lives as long as a workspace process might (then `rigbox exec` again). */
@@ -58,7 +61,7 @@ export async function runtimeRoutes(app: FastifyInstance, opts: RuntimeOptions) 
     async (request, reply) => {
       const { user } = await authenticate(storage, request, 'user');
       const ws = await configs.workspace(user, request.params.id);
-      const token = newToken('rbxr');
+      const token = newToken(RUNTIME_TOKEN_PREFIX);
       const now = Date.now();
       const expiresAt = new Date(now + RUNTIME_TOKEN_TTL_MS).toISOString();
       await storage.insertToken({
@@ -100,7 +103,7 @@ export async function runtimeRoutes(app: FastifyInstance, opts: RuntimeOptions) 
           'the workspace is in byok mode but has no key: set one with PUT /api/workspaces/{id}/ai-config (or switch to managed)',
         );
       }
-      const gatewayToken = newToken('rbxg');
+      const gatewayToken = newToken(GATEWAY_TOKEN_PREFIX);
       const now = Date.now();
       await storage.insertToken({
         id: newId('tok'),

@@ -1,0 +1,11 @@
+/** The stand-in upstream in a process of its own, so it does not share the gateway's event loop. */
+import { UpstreamStandIn } from '../../test/support/upstream-standin.js';
+
+const upstream = await new UpstreamStandIn().start();
+// Keep memory flat over a long run: the benchmark does not inspect the recorded calls.
+setInterval(() => upstream.calls.splice(0), 1000).unref();
+process.stdout.write(`${upstream.url}\n`);
+process.on('SIGTERM', async () => {
+  await upstream.stop();
+  process.exit(0);
+});
