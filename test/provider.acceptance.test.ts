@@ -82,6 +82,15 @@ const vaultSource = (version?: number) =>
   `api_key_source {\n    vault {\n      mount = "secret"\n      path  = "teams/ml/openai"\n      field = "api_key"\n${version ? `      version = ${version}\n` : ''}    }\n  }`;
 const ssmSource = () => 'api_key_source {\n    ssm {\n      name = "/rigbox/ml/anthropic"\n    }\n  }';
 
+const DEFAULTS = `
+resource "rigbox_ai_defaults" "org" {
+  mode        = "byok"
+  ai_provider = "anthropic"
+  model       = "claude-sonnet-4-20250514"
+  ${ssmSource()}
+}
+`;
+
 /** Small builders, so each step says only what differs. */
 function workspaceConfig(o: Options = {}): string {
   const model = o.model === undefined ? '"gpt-4o"' : o.model === null ? 'null' : `"${o.model}"`;
@@ -377,15 +386,7 @@ describe('rigbox_workspace_ai_config with real tofu, service, Vault and moto', (
   });
 
   it('step 14: rigbox_ai_defaults from SSM; a parameter update shows in plan', async () => {
-    const defaults = `
-resource "rigbox_ai_defaults" "org" {
-  mode        = "byok"
-  ai_provider = "anthropic"
-  model       = "claude-sonnet-4-20250514"
-  ${ssmSource()}
-}
-`;
-    tofu.write(workspaceConfig({ model: 'gpt-4.1' }) + defaults);
+    tofu.write(workspaceConfig({ model: 'gpt-4.1' }) + DEFAULTS);
     await tofu.apply();
     const d = (await api('GET', '/api/users/me/ai-defaults')).body;
     expect(d).toMatchObject({ mode: 'byok', provider: 'anthropic', api_key_set: true });
@@ -405,6 +406,28 @@ resource "rigbox_ai_defaults" "org" {
     expect((await api('GET', '/api/users/me/ai-defaults')).body.api_key_fingerprint).not.toBe(
       d.api_key_fingerprint,
     );
+  });
+
+  it('step 14b: two applies racing on one workspace: the stale one fails, nothing is overwritten', async () => {
+    // A second team's configuration for the same workspace, with its own state.
+    const other = new TofuWorkspace(tofu.env);
+    extraWorkspaces.push(other);
+    other.write(workspaceConfig({ model: 'o4-mini' }));
+    await other.init();
+    await other.ok(['import', '-no-color', 'rigbox_workspace_ai_config.ml', ws]);
+    await other.apply();
+    // Plan in our workspace, let the other team apply in between, then apply the saved plan.
+    tofu.write(workspaceConfig({ model: 'gpt-4.1-mini' }) + DEFAULTS);
+    await tofu.ok(['plan', '-no-color', '-out=race.tfplan']);
+    other.write(workspaceConfig({ model: 'o3' }));
+    await other.apply();
+    const res = await tofu.run(['apply', '-auto-approve', '-no-color', 'race.tfplan']);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/AI Config Changed Concurrently/);
+    expect((await config(ws)).model).toBe('o3');
+    // After a refresh, the next plan shows the change to make and applies cleanly.
+    await tofu.apply();
+    expect((await config(ws)).model).toBe('gpt-4.1-mini');
   });
 
   it('step 15: plan files, show -json and TF_LOG=trace hold no key', async () => {
