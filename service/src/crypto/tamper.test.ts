@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import type { PostgresStorage } from '../storage/postgres.js';
 import type { SqliteStorage } from '../storage/sqlite.js';
 import { canaryKey, type Harness, startHarness } from '../testing/harness.js';
 import { Envelopes } from './envelope.js';
@@ -36,7 +37,8 @@ async function byokWorkspace(key: string) {
   return ws.id as string;
 }
 
-const sqlite = () => h.service.storage as SqliteStorage;
+// Both backends have the test-only raw row access (sync on SQLite, async on PostgreSQL; awaited either way).
+const stored = () => h.service.storage as SqliteStorage | PostgresStorage;
 
 it('a key moved from one workspace into another row does not open, is reported, and is never used', async () => {
   const canary = canaryKey();
@@ -46,9 +48,9 @@ it('a key moved from one workspace into another row does not open, is reported, 
     provider: 'anthropic',
     api_key: canaryKey(),
   });
-  const row = sqlite().rawConfigRow({ kind: 'workspace', id: a })!;
+  const row = (await stored().rawConfigRow({ kind: 'workspace', id: a }))!;
   // An attacker with write access to the database copies workspace A's ciphertext into the defaults row.
-  sqlite().tamperConfigRow(
+  await stored().tamperConfigRow(
     { kind: 'defaults', id: userId },
     {
       key_ciphertext: String(row.key_ciphertext),
@@ -69,10 +71,10 @@ it('a key moved from one workspace into another row does not open, is reported, 
 it('a flipped ciphertext byte fails decryption and KEK rotation reports the record without touching it', async () => {
   const a = await byokWorkspace(canaryKey());
   const b = await byokWorkspace(canaryKey());
-  const row = sqlite().rawConfigRow({ kind: 'workspace', id: a })!;
+  const row = (await stored().rawConfigRow({ kind: 'workspace', id: a }))!;
   const raw = Buffer.from(String(row.key_ciphertext), 'base64');
   raw[raw.length - 1]! ^= 0x80;
-  sqlite().tamperConfigRow({ kind: 'workspace', id: a }, { key_ciphertext: raw.toString('base64') });
+  await stored().tamperConfigRow({ kind: 'workspace', id: a }, { key_ciphertext: raw.toString('base64') });
   const config = await h.service.configs.current({ kind: 'workspace', id: a });
   expect(() => h.service.configs.openKey({ kind: 'workspace', id: a }, config)).toThrow(/integrity check/);
 
@@ -93,7 +95,10 @@ it('a flipped ciphertext byte fails decryption and KEK rotation reports the reco
   expect(() => rotated.open(`workspace:${a}`, cfgA.key!)).toThrow(/integrity check/);
 
   // A wrapped key that does not open is reported by id and left as it was.
-  sqlite().tamperConfigRow({ kind: 'workspace', id: b }, { key_wrapped_dek: String(row.key_wrapped_dek) });
+  await stored().tamperConfigRow(
+    { kind: 'workspace', id: b },
+    { key_wrapped_dek: String(row.key_wrapped_dek) },
+  );
   const again = await rewrapAll(
     h.service.storage,
     new Envelopes(

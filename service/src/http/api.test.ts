@@ -14,6 +14,8 @@ afterEach(async () => {
   // Whatever a test did, the canary must not have reached a log line or been stored in the clear.
   expect(h.logs.text).not.toContain(canary);
   expect(folderBytes(h.dataDir).includes(canary)).toBe(false);
+  // On PostgreSQL the data lives on the server, not in the folder: ask every column instead.
+  expect(await h.columnsContaining(canary)).toEqual([]);
   await h.close();
 });
 
@@ -382,6 +384,12 @@ describe('hardening', () => {
     } finally {
       await limited.close();
     }
+  });
+
+  it('scans every stored column for the canary, a scan that does find what is stored', async () => {
+    const marker = `scan-marker-${Date.now()}`;
+    await workspace(marker);
+    expect(await h.columnsContaining(marker)).toContain('workspaces.name');
   });
 
   it('never logs the authorization header or a body', async () => {

@@ -12,11 +12,14 @@ it('serves the OpenAPI document generated from the zod schemas, pinned', async (
   expect(res.statusCode).toBe(200);
   const doc = res.json();
   expect(Object.keys(doc.paths).sort()).toEqual([
+    '/api/runtime/env',
     '/api/users/me/ai-defaults',
+    '/api/users/me/credits',
     '/api/workspaces',
     '/api/workspaces/{id}',
     '/api/workspaces/{id}/ai-config',
     '/api/workspaces/{id}/audit',
+    '/api/workspaces/{id}/runtime-tokens',
   ]);
   // The key is write-only: it is in the request schema and in no response schema.
   const put = doc.paths['/api/workspaces/{id}/ai-config'].put;

@@ -16,10 +16,9 @@ export async function openStorage(config: StorageConfig): Promise<Storage> {
         'RIGBOX_DATABASE_URL must start with postgres:// (or leave it unset for the embedded SQLite)',
       );
     }
-    // The PostgreSQL backend is the scale-out work (issue 7); refuse clearly rather than fall back.
-    throw new Error(
-      'RIGBOX_DATABASE_URL (PostgreSQL) is not supported by this build yet; unset it to use the embedded SQLite',
-    );
+    // Loaded only here, so an embedded (SQLite) deployment never loads the PostgreSQL driver.
+    const { PostgresStorage } = await import('./postgres.js');
+    return PostgresStorage.connect(url);
   }
   return new SqliteStorage(join(config.dataDir, 'rigbox.db'));
 }

@@ -120,13 +120,13 @@ export class SqliteStorage implements Storage {
     this.db.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
     );
-    const applied = new Set(
-      (this.db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => Number(r.version)),
-    );
     for (const m of MIGRATIONS) {
-      if (applied.has(m.version)) continue;
+      // Checked inside the write transaction: two processes opening a new data folder at once
+      // must not both apply a migration.
       this.db
         .transaction(() => {
+          const done = this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
+          if (done) return;
           this.db.exec(m.sql);
           this.db
             .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')

@@ -1,0 +1,374 @@
+import { escapeIdentifier, Pool, type PoolClient } from 'pg';
+import type { Envelope } from '../crypto/envelope.js';
+import { newId } from '../ids.js';
+import { MIGRATIONS } from './migrations.js';
+import {
+  aiConfigParams,
+  auditParams,
+  toAiConfig,
+  toAuditEvent,
+  toToken,
+  toUser,
+  toWorkspace,
+} from './rows.js';
+import type {
+  AiConfigRecord,
+  AuditEvent,
+  ConfigOwner,
+  Plan,
+  Storage,
+  StoredEnvelope,
+  TokenRecord,
+  User,
+  Workspace,
+} from './types.js';
+
+type Row = Record<string, unknown>;
+
+/**
+ * Serialises schema migrations across instances that start at once against one database (advisory
+ * locks are per database). Any constant works; this one spells "rigbox" in ASCII.
+ */
+const MIGRATION_LOCK = 0x726967626f78;
+
+const CONFIG_COLUMNS = `mode, provider, model, key_ciphertext, key_wrapped_dek, key_kek_id,
+  key_fingerprint, key_updated_at, revision, updated_at`;
+const INSERT_AUDIT = `INSERT INTO audit_events (id, owner_kind, owner_id, actor_user_id, actor_name, action, changes, key_event, revision, at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
+const UPDATE_CONFIG = `UPDATE ai_configs SET mode = $1, provider = $2, model = $3, key_ciphertext = $4, key_wrapped_dek = $5,
+  key_kek_id = $6, key_fingerprint = $7, key_updated_at = $8, revision = $9, updated_at = $10
+  WHERE owner_kind = $11 AND owner_id = $12 AND revision = $13`;
+const INSERT_CONFIG = `INSERT INTO ai_configs (owner_kind, owner_id, ${CONFIG_COLUMNS})
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
+// The "no row yet" case of compare-and-set: of two first writers, exactly one inserts.
+const INSERT_FIRST_CONFIG = `${INSERT_CONFIG} ON CONFLICT (owner_kind, owner_id) DO NOTHING`;
+
+/**
+ * PostgreSQL, for deployments that run several service instances against one database. Same schema,
+ * migrations and behaviour as the SQLite backend; compare-and-set writes hold across instances.
+ */
+export class PostgresStorage implements Storage {
+  readonly kind = 'postgres' as const;
+  private closed = false;
+
+  private constructor(private readonly pool: Pool) {}
+
+  /** Connects, applies any pending migrations, and returns the storage; fails if the database is unreachable. */
+  static async connect(url: string): Promise<PostgresStorage> {
+    const pool = new Pool({
+      connectionString: url,
+      application_name: 'rigbox',
+      connectionTimeoutMillis: 10_000,
+    });
+    // An idle pooled connection that the server drops (restart, failover) emits 'error'; without a
+    // listener that would crash the process. The pool replaces the client on the next checkout, and
+    // the query that needed it fails on its own.
+    pool.on('error', () => {});
+    const storage = new PostgresStorage(pool);
+    try {
+      await storage.migrate();
+    } catch (err) {
+      await storage.close();
+      throw err;
+    }
+    return storage;
+  }
+
+  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async one(sql: string, params: unknown[]): Promise<Row | undefined> {
+    return (await this.pool.query<Row>(sql, params)).rows[0];
+  }
+
+  private async migrate(): Promise<void> {
+    await this.transaction(async (client) => {
+      // Taken before anything else, so a second instance waits here and then finds the work done.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+      );
+      const applied = new Set(
+        (await client.query<Row>('SELECT version FROM schema_migrations')).rows.map((r) => Number(r.version)),
+      );
+      for (const m of MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        // No parameters: the simple query protocol, which runs a script of several statements.
+        await client.query(m.sql);
+        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+          m.version,
+          m.name,
+          new Date().toISOString(),
+        ]);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  async ensureUser(name: string, now: string): Promise<User> {
+    await this.pool.query(
+      'INSERT INTO users (id, name, plan, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING',
+      [newId('usr'), name, 'free', now],
+    );
+    return toUser((await this.one('SELECT * FROM users WHERE name = $1', [name])) as Row);
+  }
+
+  async findUserByName(name: string): Promise<User | undefined> {
+    const row = await this.one('SELECT * FROM users WHERE name = $1', [name]);
+    return row ? toUser(row) : undefined;
+  }
+
+  async setUserPlan(userId: string, plan: Plan): Promise<void> {
+    await this.pool.query('UPDATE users SET plan = $1 WHERE id = $2', [plan, userId]);
+  }
+
+  async insertToken(t: TokenRecord): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO api_tokens (id, user_id, token_hash, kind, workspace_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [t.id, t.userId, t.tokenHash, t.kind, t.workspaceId, t.expiresAt, t.createdAt],
+    );
+  }
+
+  async findToken(tokenHash: string): Promise<{ token: TokenRecord; user: User } | undefined> {
+    const r = await this.one(
+      `SELECT t.*, u.name AS u_name, u.plan AS u_plan, u.created_at AS u_created_at
+       FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1`,
+      [tokenHash],
+    );
+    if (!r) return undefined;
+    return {
+      token: toToken(r),
+      user: toUser({ id: r.user_id, name: r.u_name, plan: r.u_plan, created_at: r.u_created_at }),
+    };
+  }
+
+  async createWorkspace(ws: Workspace, config: AiConfigRecord, audit: AuditEvent): Promise<void> {
+    await this.transaction(async (c) => {
+      await c.query('INSERT INTO workspaces (id, user_id, name, created_at) VALUES ($1, $2, $3, $4)', [
+        ws.id,
+        ws.userId,
+        ws.name,
+        ws.createdAt,
+      ]);
+      await c.query(INSERT_CONFIG, ['workspace', ws.id, ...aiConfigParams(config)]);
+      await c.query(INSERT_AUDIT, auditParams(audit));
+    });
+  }
+
+  async getWorkspace(userId: string, workspaceId: string): Promise<Workspace | undefined> {
+    const r = await this.one('SELECT * FROM workspaces WHERE user_id = $1 AND id = $2', [
+      userId,
+      workspaceId,
+    ]);
+    return r ? toWorkspace(r) : undefined;
+  }
+
+  async findWorkspaceOwner(workspaceId: string): Promise<User | undefined> {
+    const r = await this.one(
+      'SELECT u.* FROM workspaces w JOIN users u ON u.id = w.user_id WHERE w.id = $1',
+      [workspaceId],
+    );
+    return r ? toUser(r) : undefined;
+  }
+
+  async listWorkspaces(userId: string): Promise<Workspace[]> {
+    // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
+    const res = await this.pool.query<Row>(
+      'SELECT * FROM workspaces WHERE user_id = $1 ORDER BY created_at COLLATE "C", id COLLATE "C"',
+      [userId],
+    );
+    return res.rows.map(toWorkspace);
+  }
+
+  async deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean> {
+    return this.transaction(async (c) => {
+      const gone = await c.query('DELETE FROM workspaces WHERE user_id = $1 AND id = $2', [
+        userId,
+        workspaceId,
+      ]);
+      if (gone.rowCount !== 1) return false;
+      await c.query('DELETE FROM ai_configs WHERE owner_kind = $1 AND owner_id = $2', [
+        'workspace',
+        workspaceId,
+      ]);
+      await c.query("DELETE FROM api_tokens WHERE kind IN ('runtime', 'gateway') AND workspace_id = $1", [
+        workspaceId,
+      ]);
+      await c.query('DELETE FROM runtime_key_bindings WHERE workspace_id = $1', [workspaceId]);
+      await c.query(INSERT_AUDIT, auditParams(audit));
+      return true;
+    });
+  }
+
+  async getAiConfig(owner: ConfigOwner): Promise<AiConfigRecord | undefined> {
+    const r = await this.rawConfigRow(owner);
+    return r ? toAiConfig(r) : undefined;
+  }
+
+  async putAiConfig(
+    owner: ConfigOwner,
+    next: AiConfigRecord,
+    expectedRevision: number,
+    audit: AuditEvent,
+  ): Promise<boolean> {
+    return this.transaction(async (c) => {
+      // Both statements are atomic compare-and-set: a concurrent writer's UPDATE waits for our row
+      // lock, then re-checks `revision` and matches nothing; a concurrent INSERT hits the conflict.
+      const res =
+        expectedRevision === 0
+          ? await c.query(INSERT_FIRST_CONFIG, [owner.kind, owner.id, ...aiConfigParams(next)])
+          : await c.query(UPDATE_CONFIG, [...aiConfigParams(next), owner.kind, owner.id, expectedRevision]);
+      if (res.rowCount !== 1) return false;
+      await c.query(INSERT_AUDIT, auditParams(audit));
+      return true;
+    });
+  }
+
+  async listAudit(owner: ConfigOwner, limit: number): Promise<AuditEvent[]> {
+    const res = await this.pool.query<Row>(
+      'SELECT * FROM audit_events WHERE owner_kind = $1 AND owner_id = $2 ORDER BY id COLLATE "C" DESC LIMIT $3',
+      [owner.kind, owner.id, limit],
+    );
+    return res.rows.map(toAuditEvent);
+  }
+
+  async bindRuntimeKey(fingerprint: string, workspaceId: string, now: string): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO runtime_key_bindings (fingerprint, workspace_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (fingerprint, workspace_id) DO NOTHING',
+      [fingerprint, workspaceId, now],
+    );
+  }
+
+  async findRuntimeKeyBindings(fingerprint: string): Promise<string[]> {
+    const res = await this.pool.query<Row>(
+      'SELECT workspace_id FROM runtime_key_bindings WHERE fingerprint = $1',
+      [fingerprint],
+    );
+    return res.rows.map((r) => String(r.workspace_id));
+  }
+
+  async spendCredit(userId: string, periodStart: string, limit: number): Promise<boolean> {
+    return this.transaction(async (c) => {
+      await c.query(
+        'INSERT INTO credit_usage (user_id, period_start, used) VALUES ($1, $2, 0) ON CONFLICT (user_id, period_start) DO NOTHING',
+        [userId, periodStart],
+      );
+      // A concurrent spender's UPDATE waits for our row lock and then re-checks `used < limit`.
+      const res = await c.query(
+        'UPDATE credit_usage SET used = used + 1 WHERE user_id = $1 AND period_start = $2 AND used < $3',
+        [userId, periodStart, limit],
+      );
+      return res.rowCount === 1;
+    });
+  }
+
+  async refundCredit(userId: string, periodStart: string): Promise<void> {
+    await this.pool.query(
+      'UPDATE credit_usage SET used = used - 1 WHERE user_id = $1 AND period_start = $2 AND used > 0',
+      [userId, periodStart],
+    );
+  }
+
+  async creditsUsed(userId: string, periodStart: string): Promise<number> {
+    const r = await this.one('SELECT used FROM credit_usage WHERE user_id = $1 AND period_start = $2', [
+      userId,
+      periodStart,
+    ]);
+    return r ? Number(r.used) : 0;
+  }
+
+  async listEnvelopes(): Promise<StoredEnvelope[]> {
+    const configs = (
+      await this.pool.query<Row>(
+        'SELECT owner_kind, owner_id, key_ciphertext, key_wrapped_dek, key_kek_id FROM ai_configs WHERE key_ciphertext IS NOT NULL',
+      )
+    ).rows.map((r) => ({
+      table: 'ai_configs' as const,
+      recordId: `${r.owner_kind}:${r.owner_id}`,
+      envelope: {
+        ciphertext: String(r.key_ciphertext),
+        wrappedDek: String(r.key_wrapped_dek),
+        kekId: String(r.key_kek_id),
+      },
+    }));
+    const secrets = (
+      await this.pool.query<Row>('SELECT name, ciphertext, wrapped_dek, kek_id FROM service_secrets')
+    ).rows.map((r) => ({
+      table: 'service_secrets' as const,
+      recordId: `secret:${r.name}`,
+      envelope: {
+        ciphertext: String(r.ciphertext),
+        wrappedDek: String(r.wrapped_dek),
+        kekId: String(r.kek_id),
+      },
+    }));
+    return [...configs, ...secrets];
+  }
+
+  async replaceWrappedDek(stored: StoredEnvelope, next: Envelope): Promise<boolean> {
+    const [kind, ...rest] = stored.recordId.split(':');
+    const id = rest.join(':');
+    const res =
+      stored.table === 'ai_configs'
+        ? await this.pool.query(
+            `UPDATE ai_configs SET key_wrapped_dek = $1, key_kek_id = $2
+             WHERE owner_kind = $3 AND owner_id = $4 AND key_ciphertext = $5 AND key_wrapped_dek = $6`,
+            [next.wrappedDek, next.kekId, kind, id, stored.envelope.ciphertext, stored.envelope.wrappedDek],
+          )
+        : await this.pool.query(
+            'UPDATE service_secrets SET wrapped_dek = $1, kek_id = $2 WHERE name = $3 AND wrapped_dek = $4',
+            [next.wrappedDek, next.kekId, id, stored.envelope.wrappedDek],
+          );
+    return res.rowCount === 1;
+  }
+
+  async getServiceSecret(name: string): Promise<Envelope | undefined> {
+    const r = await this.one('SELECT * FROM service_secrets WHERE name = $1', [name]);
+    return r
+      ? { ciphertext: String(r.ciphertext), wrappedDek: String(r.wrapped_dek), kekId: String(r.kek_id) }
+      : undefined;
+  }
+
+  async insertServiceSecret(name: string, envelope: Envelope, now: string): Promise<Envelope> {
+    await this.pool.query(
+      'INSERT INTO service_secrets (name, ciphertext, wrapped_dek, kek_id, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING',
+      [name, envelope.ciphertext, envelope.wrappedDek, envelope.kekId, now],
+    );
+    return (await this.getServiceSecret(name)) as Envelope;
+  }
+
+  /** For tests and the crash checks: the raw row, exactly as stored. */
+  async rawConfigRow(owner: ConfigOwner): Promise<Row | undefined> {
+    return this.one('SELECT * FROM ai_configs WHERE owner_kind = $1 AND owner_id = $2', [
+      owner.kind,
+      owner.id,
+    ]);
+  }
+
+  /** For fault-injection tests only: overwrite stored columns as an attacker with database access could. */
+  async tamperConfigRow(owner: ConfigOwner, columns: Record<string, string | null>): Promise<void> {
+    const names = Object.keys(columns);
+    const sets = names.map((c, i) => `${escapeIdentifier(c)} = $${i + 1}`);
+    await this.pool.query(
+      `UPDATE ai_configs SET ${sets.join(', ')} WHERE owner_kind = $${names.length + 1} AND owner_id = $${names.length + 2}`,
+      [...Object.values(columns), owner.kind, owner.id],
+    );
+  }
+}

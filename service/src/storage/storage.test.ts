@@ -1,0 +1,109 @@
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { newId } from '../ids.js';
+import { freshStore, type TestStore } from '../testing/harness.js';
+import { openStorage } from './open.js';
+import type { AiConfigRecord, AuditEvent, ConfigOwner, Storage } from './types.js';
+
+// Several instances on one store: service instances behind a load balancer (PostgreSQL), or the CLI
+// writing beside a running server (SQLite). Runs once per backend, like every service test.
+
+let store: TestStore;
+const opened: Storage[] = [];
+const now = '2026-01-02T03:04:05.000Z';
+
+beforeEach(async () => {
+  store = await freshStore();
+});
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+  await store.remove();
+});
+
+/** Opens `n` instances on the same store at once, as instances that start together would. */
+const instances = (n: number) =>
+  Promise.all(
+    Array.from({ length: n }, async () => {
+      const storage = await openStorage(store);
+      opened.push(storage);
+      return storage;
+    }),
+  );
+
+const config = (revision: number, model: string | null = null): AiConfigRecord => ({
+  mode: 'managed',
+  provider: 'anthropic',
+  model,
+  key: null,
+  keyFingerprint: null,
+  keyUpdatedAt: null,
+  revision,
+  updatedAt: now,
+});
+
+const audit = (owner: ConfigOwner, action: string, revision: number): AuditEvent => ({
+  id: newId('aud'),
+  ownerKind: owner.kind,
+  ownerId: owner.id,
+  actorUserId: 'usr_test',
+  actorName: 'alice',
+  action,
+  changes: {},
+  keyEvent: null,
+  revision,
+  at: now,
+});
+
+it('runs on the backend the test project names', async () => {
+  const [storage] = await instances(1);
+  expect(storage!.kind).toBe(process.env.RIGBOX_TEST_DATABASE_URL ? 'postgres' : 'sqlite');
+});
+
+it('migrates once when instances start at once, and they share one store', async () => {
+  const [a, b, c, d] = await instances(4);
+  const alice = await a!.ensureUser('alice', now);
+  expect(await d!.findUserByName('alice')).toEqual(alice);
+  // A user that exists already is returned as it is, whichever instance asks.
+  expect(await b!.ensureUser('alice', '2030-01-01T00:00:00.000Z')).toEqual(alice);
+  expect(await c!.findUserByName('bob')).toBeUndefined();
+});
+
+it('lets exactly one of several instances win a compare-and-set', async () => {
+  const all = await instances(3);
+  const [a, b, c] = all;
+  const user = await a!.ensureUser('alice', now);
+  const ws = { id: newId('ws'), userId: user.id, name: 'w', createdAt: now };
+  const owner: ConfigOwner = { kind: 'workspace', id: ws.id };
+  await a!.createWorkspace(ws, config(1), audit(owner, 'workspace.created', 1));
+
+  const writers = [...all, ...all];
+  const results = await Promise.all(
+    writers.map((s, i) =>
+      s.putAiConfig(owner, config(2, `model-${i}`), 1, audit(owner, 'ai_config.updated', 2)),
+    ),
+  );
+  expect(results.filter(Boolean)).toHaveLength(1);
+  expect(await c!.getAiConfig(owner)).toMatchObject({ revision: 2, model: `model-${results.indexOf(true)}` });
+  expect((await b!.listAudit(owner, 10)).map((e) => e.action)).toEqual([
+    'ai_config.updated',
+    'workspace.created',
+  ]);
+
+  // The first write of a row (expected revision 0) too.
+  const defaults: ConfigOwner = { kind: 'defaults', id: user.id };
+  const first = await Promise.all(
+    writers.map((s) => s.putAiConfig(defaults, config(1), 0, audit(defaults, 'ai_defaults.updated', 1))),
+  );
+  expect(first.filter(Boolean)).toHaveLength(1);
+  expect(await a!.listAudit(defaults, 10)).toHaveLength(1);
+});
+
+it('keeps the first of racing service secrets and hands it to every instance', async () => {
+  const all = await instances(3);
+  const got = await Promise.all(
+    all.map((s, i) =>
+      s.insertServiceSecret('race', { ciphertext: `c${i}`, wrappedDek: `w${i}`, kekId: 'k' }, now),
+    ),
+  );
+  expect(new Set(got.map((e) => e.ciphertext)).size).toBe(1);
+  expect(await all[0]!.getServiceSecret('race')).toEqual(got[0]);
+});
