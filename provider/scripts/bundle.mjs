@@ -2,7 +2,6 @@
 // times per command) and lays the package into the repo's local provider mirror, so that
 // `.tools/tofurc` installs rigbox/rigbox with no network.
 import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { arch, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,19 +28,12 @@ await build({
   format: 'esm',
   minify: true,
   legalComments: 'none',
-  // CommonJS dependencies (grpc-js) call require(); give the ESM bundle one.
+  // CommonJS dependencies (parts of the AWS SDK) call require(); give the ESM bundle one.
   banner: {
     js: "import { createRequire as __rigboxRequire } from 'node:module'; const require = __rigboxRequire(import.meta.url);",
   },
   logLevel: 'warning',
 });
-cpSync(join(pkgDir, 'proto'), join(out, 'proto'), { recursive: true });
-// Pre-parse the protocol definitions once here rather than at every provider start.
-const protobuf = createRequire(import.meta.url)('protobufjs');
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => join(pkgDir, 'proto', target);
-root.loadSync(['tfplugin6.proto', 'go-plugin.proto', 'health.proto'], { keepCase: false });
-writeFileSync(join(out, 'proto/protocol.json'), JSON.stringify(root.toJSON()));
 
 // The executable Terraform starts: a tiny CommonJS launcher (no extension, so Node reads it as
 // CommonJS) that loads the ESM bundle beside it.

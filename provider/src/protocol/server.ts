@@ -1,11 +1,15 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type { AddressInfo } from 'node:net';
 import { createServerCertificate } from './certificate.js';
 import { type Diagnostic, error, hasError, toProtoDiagnostic } from './diagnostics.js';
 import type { ClientCapabilities, ObjectValue, Provider, Resource } from './framework.js';
+import { createGrpcServer, type UnaryHandler } from './grpc.js';
+import {
+  BROKER_START_STREAM,
+  CONTROLLER_SHUTDOWN,
+  HEALTH_CHECK,
+  type Method,
+  PROVIDER_METHODS,
+} from './messages.js';
 import { blockType, type SchemaSpec, toProtoSchema, writeOnlyAttributes } from './schema.js';
 import {
   type CtyType,
@@ -26,32 +30,6 @@ export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
 }
-
-const PROTO_FILES = ['tfplugin6.proto', 'go-plugin.proto', 'health.proto'];
-const LOADER_OPTIONS = { keepCase: false, longs: Number, enums: Number, defaults: true, oneofs: true };
-
-function protoDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // Source layout (src/protocol -> ../../proto) or the bundle (dist -> ./proto).
-  for (const candidate of [join(here, 'proto'), join(here, '../../proto'), join(here, '../proto')]) {
-    if (existsSync(join(candidate, 'tfplugin6.proto'))) return candidate;
-  }
-  throw new Error('cannot find the protocol definitions (proto/tfplugin6.proto) next to the provider');
-}
-
-function loadProtocol() {
-  const dir = protoDir();
-  // The bundle ships the definitions pre-parsed (proto/protocol.json): parsing .proto text at
-  // every start would cost the provider start-up time.
-  const parsed = join(dir, 'protocol.json');
-  const definition = existsSync(parsed)
-    ? protoLoader.fromJSON(JSON.parse(readFileSync(parsed, 'utf8')), LOADER_OPTIONS)
-    : protoLoader.loadSync(PROTO_FILES, { includeDirs: [dir], ...LOADER_OPTIONS });
-  // biome-ignore lint/suspicious/noExplicitAny: grpc-js describes loaded packages loosely
-  return grpc.loadPackageDefinition(definition) as any;
-}
-
-type Unary = (call: grpc.ServerUnaryCall<any, any>, callback: grpc.sendUnaryData<any>) => void;
 
 const capabilitiesOf = (
   c: { writeOnlyAttributesAllowed?: boolean } | null | undefined,
@@ -103,8 +81,6 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
     process.exit(1);
   }
 
-  const proto = loadProtocol();
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
   const resources = new Map(provider.resources.map((r) => [r.typeName, r]));
   const dataSources = new Map(provider.dataSources.map((d) => [d.typeName, d]));
   const providerType = blockType(provider.schema.block);
@@ -126,14 +102,18 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
     ];
   };
 
-  function rpc<Req, Res>(name: string, diagField: string, handler: (req: Req) => Promise<Res> | Res): Unary {
-    return (call, callback) => {
+  function rpc<Req, Res>(
+    name: string,
+    diagField: string,
+    handler: (req: Req) => Promise<Res> | Res,
+  ): UnaryHandler {
+    return (request) => {
       log.debug('rpc', { rpc: name });
-      Promise.resolve()
-        .then(() => handler(call.request as Req))
+      return Promise.resolve()
+        .then(() => handler(request as Req))
         .then(
-          (res) => callback(null, res),
-          (err) => callback(null, { [diagField]: internal(name, err) }),
+          (res) => res as Record<string, unknown>,
+          (err) => ({ [diagField]: internal(name, err) }),
         );
     };
   }
@@ -160,7 +140,7 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
     moveResourceState: false,
   };
 
-  server.addService(proto.tfplugin6.Provider.service, {
+  const handlers: Record<string, UnaryHandler> = {
     GetMetadata: rpc('GetMetadata', 'diagnostics', () => ({
       serverCapabilities,
       resources: provider.resources.map((r) => ({ typeName: r.typeName })),
@@ -354,46 +334,47 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
       },
     ),
     StopProvider: rpc('StopProvider', 'error', () => ({ Error: '' })),
-  });
+  };
 
-  server.addService(proto.grpc.health.v1.Health.service, {
-    Check: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { status: 1 }),
-  });
-  server.addService(proto.plugin.GRPCController.service, {
-    Shutdown: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
-      callback(null, {});
-      setImmediate(() => server.tryShutdown(() => process.exit(0)));
-    },
-  });
-  server.addService(proto.plugin.GRPCBroker.service, {
-    // We open no side channels; keep the stream open until the client closes it.
-    StartStream: (stream: grpc.ServerDuplexStream<unknown, unknown>) => {
-      stream.on('data', () => {});
-      stream.on('end', () => stream.end());
-      stream.on('error', () => {});
+  const unary = new Map<string, { method: Method; handler: UnaryHandler }>();
+  for (const [name, method] of PROVIDER_METHODS) {
+    const handler = handlers[name];
+    if (handler) unary.set(method.path, { method, handler });
+  }
+  unary.set(HEALTH_CHECK.path, { method: HEALTH_CHECK, handler: async () => ({ status: 1 }) });
+  unary.set(CONTROLLER_SHUTDOWN.path, {
+    method: CONTROLLER_SHUTDOWN,
+    handler: async () => {
+      // Answer first; the client waits for the answer, then for us to exit.
+      setTimeout(() => process.exit(0), 20);
+      return {};
     },
   });
 
   const clientCert = process.env.PLUGIN_CLIENT_CERT;
-  let credentials = grpc.ServerCredentials.createInsecure();
   let certField = '';
+  let tls: { certPem: string; keyPem: string; clientCertPem: string } | undefined;
   if (clientCert) {
     const cert = createServerCertificate();
-    credentials = grpc.ServerCredentials.createSsl(
-      Buffer.from(clientCert),
-      [{ cert_chain: Buffer.from(cert.certPem), private_key: Buffer.from(cert.keyPem) }],
-      true,
-    );
+    tls = { certPem: cert.certPem, keyPem: cert.keyPem, clientCertPem: clientCert };
     // Go's RawStdEncoding: base64 without padding.
     certField = cert.der.toString('base64').replace(/=+$/, '');
   }
-  const port = await new Promise<number>((ok, fail) =>
-    server.bindAsync('127.0.0.1:0', credentials, (err, p) => (err ? fail(err) : ok(p))),
-  );
+  const server = createGrpcServer({
+    ...(tls ? { tls } : {}),
+    unary,
+    heldStreams: new Set([BROKER_START_STREAM]),
+    onError: (path, err) =>
+      log.error('grpc call failed', { path, error: err instanceof Error ? err.message : String(err) }),
+  });
+  const port = await new Promise<number>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => ok((server.address() as AddressInfo).port));
+  });
   process.stdout.write(
     `${CORE_PROTOCOL_VERSION}|${APP_PROTOCOL_VERSION}|tcp|127.0.0.1:${port}|grpc|${certField}\n`,
   );
-  const stop = () => server.tryShutdown(() => process.exit(0));
+  const stop = () => server.close(() => process.exit(0));
   process.on('SIGTERM', stop);
   // Terraform sends SIGINT to the whole process group on Ctrl-C; it then asks us to stop via the
   // protocol, so ignore the signal itself rather than die mid-apply.

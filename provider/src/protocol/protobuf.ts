@@ -1,0 +1,245 @@
+/**
+ * A small protocol-buffers codec, driven by message descriptors written in this repo
+ * (protocol/messages.ts). The provider needs a few dozen message types, and loading a general
+ * protobuf runtime and gRPC library cost more than half of its start-up time; Terraform starts
+ * a provider several times per command.
+ *
+ * Decoded messages use camelCase field names; absent message fields decode as null, absent
+ * scalars as their zero value, absent repeated fields as []; unknown fields are skipped.
+ */
+export type Scalar = 'string' | 'bytes' | 'bool' | 'int64' | 'uint32' | 'enum';
+export interface MapType {
+  readonly map: readonly [Scalar, FieldType];
+}
+export type FieldType = Scalar | MessageType | MapType;
+
+export interface Field {
+  readonly name: string;
+  readonly no: number;
+  readonly type: FieldType;
+  readonly repeated?: boolean;
+}
+
+export interface MessageType {
+  readonly message: string;
+  readonly fields: readonly Field[];
+}
+
+export const message = (name: string, fields: readonly Field[]): MessageType => ({ message: name, fields });
+
+const isMessage = (t: FieldType): t is MessageType => typeof t === 'object' && 'message' in t;
+const isMap = (t: FieldType): t is MapType => typeof t === 'object' && 'map' in t;
+
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+const WIRE_I32 = 5;
+
+// --- encoding ---
+
+class Writer {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  varint(value: number | bigint): void {
+    let v = BigInt.asUintN(64, BigInt(value));
+    const bytes: number[] = [];
+    while (v >= 0x80n) {
+      bytes.push(Number(v & 0x7fn) | 0x80);
+      v >>= 7n;
+    }
+    bytes.push(Number(v));
+    this.push(Buffer.from(bytes));
+  }
+
+  tag(no: number, wire: number): void {
+    this.varint((no << 3) | wire);
+  }
+
+  bytes(b: Buffer): void {
+    this.varint(b.length);
+    this.push(b);
+  }
+
+  push(b: Buffer): void {
+    this.chunks.push(b);
+    this.size += b.length;
+  }
+
+  finish(): Buffer {
+    return Buffer.concat(this.chunks, this.size);
+  }
+}
+
+function encodeValue(w: Writer, no: number, type: FieldType, value: unknown): void {
+  if (isMessage(type)) {
+    w.tag(no, WIRE_LEN);
+    w.bytes(encode(type, value as Record<string, unknown>));
+    return;
+  }
+  if (isMap(type)) throw new Error('maps are encoded by their field');
+  switch (type) {
+    case 'string':
+      w.tag(no, WIRE_LEN);
+      w.bytes(Buffer.from(String(value), 'utf8'));
+      return;
+    case 'bytes':
+      w.tag(no, WIRE_LEN);
+      w.bytes(Buffer.isBuffer(value) ? value : Buffer.from(value as Uint8Array));
+      return;
+    case 'bool':
+      w.tag(no, WIRE_VARINT);
+      w.varint(value ? 1 : 0);
+      return;
+    default:
+      w.tag(no, WIRE_VARINT);
+      w.varint(value as number);
+  }
+}
+
+/** Proto3: zero values are not written (except inside maps and repeated fields). */
+function isDefault(type: FieldType, value: unknown): boolean {
+  if (value === null || value === undefined) return true;
+  if (isMessage(type) || isMap(type)) return false;
+  if (type === 'string') return value === '';
+  if (type === 'bytes') return (value as Uint8Array).length === 0;
+  if (type === 'bool') return value === false;
+  return value === 0;
+}
+
+export function encode(type: MessageType, value: Record<string, unknown> | null | undefined): Buffer {
+  const w = new Writer();
+  if (!value) return w.finish();
+  for (const f of type.fields) {
+    const v = value[f.name];
+    if (v === undefined || v === null) continue;
+    if (isMap(f.type)) {
+      const [kt, vt] = f.type.map;
+      for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
+        const entry = new Writer();
+        encodeValue(entry, 1, kt, k);
+        encodeValue(entry, 2, vt, item);
+        w.tag(f.no, WIRE_LEN);
+        w.bytes(entry.finish());
+      }
+    } else if (f.repeated) {
+      for (const item of v as unknown[]) encodeValue(w, f.no, f.type, item);
+    } else if (!isDefault(f.type, v)) {
+      encodeValue(w, f.no, f.type, v);
+    }
+  }
+  return w.finish();
+}
+
+// --- decoding ---
+
+class Reader {
+  pos = 0;
+  constructor(private readonly buf: Buffer) {}
+
+  get done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+
+  varint(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (;;) {
+      if (this.pos >= this.buf.length) throw new Error('truncated varint');
+      const b = this.buf[this.pos++] as number;
+      result |= BigInt(b & 0x7f) << shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7n;
+      if (shift > 63n) throw new Error('varint too long');
+    }
+  }
+
+  bytes(): Buffer {
+    const len = Number(this.varint());
+    if (this.pos + len > this.buf.length) throw new Error('truncated field');
+    const out = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return out;
+  }
+
+  skip(wire: number): void {
+    if (wire === WIRE_VARINT) this.varint();
+    else if (wire === WIRE_I64) this.pos += 8;
+    else if (wire === WIRE_LEN) this.bytes();
+    else if (wire === WIRE_I32) this.pos += 4;
+    else throw new Error(`unsupported wire type ${wire}`);
+  }
+}
+
+function zero(f: Field): unknown {
+  if (f.repeated) return [];
+  if (isMap(f.type)) return {};
+  if (isMessage(f.type)) return null;
+  switch (f.type) {
+    case 'string':
+      return '';
+    case 'bytes':
+      return Buffer.alloc(0);
+    case 'bool':
+      return false;
+    default:
+      return 0;
+  }
+}
+
+function decodeScalar(r: Reader, type: Scalar): unknown {
+  switch (type) {
+    case 'string':
+      return r.bytes().toString('utf8');
+    case 'bytes':
+      return Buffer.from(r.bytes());
+    case 'bool':
+      return r.varint() !== 0n;
+    case 'int64':
+      return Number(BigInt.asIntN(64, r.varint()));
+    default:
+      return Number(r.varint());
+  }
+}
+
+function decodeField(r: Reader, type: FieldType): unknown {
+  if (isMessage(type)) return decode(type, r.bytes());
+  if (isMap(type)) throw new Error('maps are decoded by their field');
+  return decodeScalar(r, type);
+}
+
+export function decode(type: MessageType, buf: Buffer): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of type.fields) out[f.name] = zero(f);
+  const byNo = new Map(type.fields.map((f) => [f.no, f]));
+  const r = new Reader(buf);
+  while (!r.done) {
+    const key = Number(r.varint());
+    const no = key >>> 3;
+    const wire = key & 7;
+    const f = byNo.get(no);
+    if (!f) {
+      r.skip(wire);
+      continue;
+    }
+    if (isMap(f.type)) {
+      const [kt, vt] = f.type.map;
+      const entry = new Reader(r.bytes());
+      let k: unknown = kt === 'string' ? '' : 0;
+      let v: unknown = null;
+      while (!entry.done) {
+        const ek = Number(entry.varint());
+        if (ek >>> 3 === 1) k = decodeField(entry, kt);
+        else if (ek >>> 3 === 2) v = decodeField(entry, vt);
+        else entry.skip(ek & 7);
+      }
+      (out[f.name] as Record<string, unknown>)[String(k)] = v;
+    } else if (f.repeated) {
+      // Packed repeated scalars are not used by the messages we read.
+      (out[f.name] as unknown[]).push(decodeField(r, f.type));
+    } else {
+      out[f.name] = decodeField(r, f.type);
+    }
+  }
+  return out;
+}
