@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real engines the end-to-end tests drive, pinned (scripts/versions.env) and cached
 # outside the checkout (~/.cache/rigbox-tools) so a fresh clone links them in seconds.
-# Idempotent. Usage: scripts/tools.sh [tofu|vault|moto|postgres|tofurc]...   (default: all)
+# Idempotent. Usage: scripts/tools.sh [tofu|null|vault|moto|schemathesis|postgres|tofurc]...   (default: all)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=versions.env
@@ -66,6 +66,27 @@ install_moto() {
   log "moto_server: $MOTO_VERSION"
 }
 
+# The API fuzzer (test/api-fuzz.test.ts): schemathesis from PyPI, in its own venv.
+install_schemathesis() {
+  local venv="$cache/schemathesis-$SCHEMATHESIS_VERSION"
+  # The marker is written last: a venv without it is a half-done install, redone from scratch.
+  if [ ! -f "$venv/.installed" ] || [ ! -x "$venv/bin/st" ]; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into a venv"
+    command -v python3 >/dev/null || die "python3 is needed to install schemathesis"
+    # Built in place (venvs record their own path); a half-built one is removed, never linked.
+    rm -rf "$venv"
+    python3 -m venv "$venv" || die "python3 -m venv failed (is the venv module installed?)"
+    if ! "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"; then
+      rm -rf "$venv"
+      die "pip install schemathesis==$SCHEMATHESIS_VERSION failed (see above)"
+    fi
+    touch "$venv/.installed"
+  fi
+  ln -sfn "$venv/bin/st" "$tools/bin/st"
+  ln -sfn "$venv/bin/schemathesis" "$tools/bin/schemathesis"
+  log "schemathesis: $("$tools/bin/schemathesis" --version 2>&1 | head -1)"
+}
+
 install_postgres() {
   local bindir
   bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
@@ -95,15 +116,16 @@ provider_installation {
 RC
 }
 
-want=("$@"); [ ${#want[@]} -gt 0 ] || want=(tofu null vault moto postgres tofurc)
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(tofu null vault moto schemathesis postgres tofurc)
 for t in "${want[@]}"; do
   case "$t" in
     tofu) install_tofu ;;
     null) "$root/scripts/build-null-provider.sh" "$cache" "$tools/mirror" ;;
     vault) install_vault ;;
     moto) install_moto ;;
+    schemathesis) install_schemathesis ;;
     postgres) install_postgres ;;
     tofurc) write_tofurc ;;
-    *) die "unknown tool '$t' (tofu, null, vault, moto, postgres, tofurc)" ;;
+    *) die "unknown tool '$t' (tofu, null, vault, moto, schemathesis, postgres, tofurc)" ;;
   esac
 done

@@ -15,6 +15,22 @@ export function rigbox(args: string[], env: NodeJS.ProcessEnv) {
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
+/** `rigbox(...)` without blocking the event loop, for commands that run while a test keeps serving load. */
+export function rigboxAsync(args: string[], env: NodeJS.ProcessEnv) {
+  return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [RIGBOX_BIN, ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString('utf8');
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString('utf8');
+    });
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 /** A real `rigbox serve` process on a free loopback port, its output kept for canary scans. */
 export class RigboxServer {
   output = '';
@@ -36,6 +52,8 @@ export class RigboxServer {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    // A restart appends to the same output; only this start's lines announce its address.
+    const from = this.output.length;
     const collect = (b: Buffer) => {
       this.output += b.toString('utf8');
     };
@@ -44,7 +62,7 @@ export class RigboxServer {
     this.url = await new Promise<string>((ok, fail) => {
       const timer = setTimeout(() => fail(new Error(`rigbox serve did not start:\n${this.output}`)), 15_000);
       const check = () => {
-        const m = /serving the AI config API on (http:\/\/\S+)/.exec(this.output);
+        const m = /serving the AI config API on (http:\/\/\S+)/.exec(this.output.slice(from));
         if (m?.[1]) {
           clearTimeout(timer);
           ok(m[1]);
@@ -62,9 +80,29 @@ export class RigboxServer {
     return res.stdout.trim();
   }
 
+  /** Whether the process is running (started and not exited). */
+  get running(): boolean {
+    const child = this.child;
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  /**
+   * Kills the process with `signal` and waits until it has exited. SIGKILL is a crash: no shutdown
+   * code runs, open connections and transactions are cut off where they are.
+   */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    await new Promise<void>((ok) => {
+      child.once('exit', () => ok());
+      child.kill(signal);
+    });
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    // A process killed by a signal has a null exitCode and will never emit 'exit' again.
+    if (!child || !this.running) return;
     await new Promise<void>((ok) => {
       child.once('exit', () => ok());
       child.kill('SIGTERM');

@@ -55,7 +55,10 @@ export const WorkspaceName = z
   .trim()
   .min(1)
   .max(100)
-  .regex(/^[^\p{Cc}]+$/u, 'name may not contain control characters');
+  // The control characters (Unicode Cc) spelled as ranges: the OpenAPI document carries this pattern,
+  // and `\p{Cc}` is not ECMA-262 without the `u` flag (most validators and generators read it wrong).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  .regex(/^[^\u0000-\u001f\u007f-\u009f]+$/, 'name may not contain control characters');
 
 export const CreateWorkspaceInput = z.strictObject({
   name: WorkspaceName,

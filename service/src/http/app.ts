@@ -1,7 +1,14 @@
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { AiConfigs } from '../ai-config/service.js';
@@ -11,7 +18,7 @@ import type { Upstream } from '../gateway/upstreams.js';
 import { hashToken } from '../ids.js';
 import { runtimeRoutes } from '../runtime/routes.js';
 import type { Storage } from '../storage/types.js';
-import { registerErrorHandler } from './errors.js';
+import { errorBody, registerErrorHandler } from './errors.js';
 import { aiConfigRoutes } from './routes.js';
 
 export const BODY_LIMIT = 16 * 1024;
@@ -52,13 +59,35 @@ const DOCS_HEADERS = {
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
 };
 
+/**
+ * Errors the router raises before any route or hook runs (Fastify's `frameworkErrors`). Left to
+ * Fastify, a path parameter over 100 characters got a 414 that quoted the raw path back, without our
+ * error shape or security headers, and a malformed URL a 400 likewise. A path parameter is input
+ * like any other: a 400 in our shape, quoting nothing.
+ */
+function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  reply.headers(API_HEADERS);
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH' || err.code === 'FST_ERR_BAD_URL') {
+    const message =
+      err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? 'a path parameter is longer than allowed'
+        : 'the URL is not valid (malformed percent-encoding?)';
+    request.log.info({ method: request.method, status: 400, code: err.code }, 'request');
+    return reply.code(400).send(errorBody(400, 'invalid_request', message));
+  }
+  request.log.error({ err: { type: err.name, code: err.code } }, 'router error');
+  return reply.code(500).send(errorBody(500, 'internal_error', 'Internal Server Error'));
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
-    disableRequestLogging: true,
+    // We log one line per request ourselves (onResponse below), without headers or bodies.
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: false,
+    frameworkErrors,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -27,7 +27,16 @@ const IfMatchHeaders = z.object({
     .optional()
     .describe('The ETag of the revision this change is based on; 412 if it moved.'),
 });
-const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 412: ErrorBody, 422: ErrorBody };
+const errors = {
+  400: ErrorBody,
+  401: ErrorBody,
+  404: ErrorBody,
+  412: ErrorBody,
+  422: ErrorBody,
+  429: ErrorBody,
+};
+/** Routes that read a body: too large (413) or not JSON (415). */
+const bodyErrors = { ...errors, 413: ErrorBody, 415: ErrorBody };
 const security = [{ bearer: [] }];
 
 function workspaceView(ws: Workspace, config: AiConfigRecord) {
@@ -68,7 +77,7 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
         tags: ['workspaces'],
         security,
         body: CreateWorkspaceInput,
-        response: { 201: WorkspaceView, ...errors },
+        response: { 201: WorkspaceView, ...bodyErrors },
       },
     },
     async (request, reply) => {
@@ -128,12 +137,13 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
         tags: ['workspaces'],
         security,
         params: WorkspaceParams,
-        response: { 204: z.null().describe('Deleted'), ...errors },
+        // No content: z.undefined() is what the OpenAPI document shows as a response without a body.
+        response: { 204: z.undefined().describe('Deleted'), ...bodyErrors },
       },
     },
     async (request, reply) => {
       await configs.deleteWorkspace(actorOf(userOf(request)), request.params.id);
-      return reply.code(204).send(null);
+      return reply.code(204).send();
     },
   );
 
@@ -167,7 +177,7 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
         params: WorkspaceParams,
         headers: IfMatchHeaders,
         body: AiConfigInput,
-        response: { 200: AiConfigView, ...errors },
+        response: { 200: AiConfigView, ...bodyErrors },
       },
       config: { secretBody: true },
     },
@@ -205,7 +215,7 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
         security,
         headers: IfMatchHeaders,
         body: AiConfigInput,
-        response: { 200: AiConfigView, ...errors },
+        response: { 200: AiConfigView, ...bodyErrors },
       },
       config: { secretBody: true },
     },

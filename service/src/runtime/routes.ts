@@ -42,6 +42,11 @@ const CreditsView = z.object({
   period_end: z.string(),
 });
 
+/** Every route: bad input (400), no or wrong token (401), rate limited (429). */
+const errors = { 400: ErrorBody, 401: ErrorBody, 429: ErrorBody };
+/** A POST may carry a body, which Fastify parses: too large (413) or not JSON (415). */
+const bodyErrors = { ...errors, 413: ErrorBody, 415: ErrorBody };
+
 /** Runtime injection (DESIGN section 4): runtime tokens, the workspace env, and the credits view. */
 export async function runtimeRoutes(app: FastifyInstance, opts: RuntimeOptions) {
   const { storage, configs } = opts;
@@ -55,7 +60,7 @@ export async function runtimeRoutes(app: FastifyInstance, opts: RuntimeOptions) 
         tags: ['runtime'],
         security: [{ bearer: [] }],
         params: z.strictObject({ id: z.string().min(1).max(64) }),
-        response: { 201: RuntimeTokenView, 401: ErrorBody, 404: ErrorBody },
+        response: { 201: RuntimeTokenView, ...bodyErrors, 404: ErrorBody },
       },
     },
     async (request, reply) => {
@@ -86,7 +91,7 @@ export async function runtimeRoutes(app: FastifyInstance, opts: RuntimeOptions) 
           "byok: the workspace's key under its SDK's standard variable; managed: a gateway token and base URLs. Every SDK is pointed at the gateway so a mode switch applies on the next call.",
         tags: ['runtime'],
         security: [{ bearer: [] }],
-        response: { 200: RuntimeEnvView, 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        response: { 200: RuntimeEnvView, ...errors, 404: ErrorBody, 409: ErrorBody },
       },
     },
     async (request) => {
@@ -135,7 +140,7 @@ export async function runtimeRoutes(app: FastifyInstance, opts: RuntimeOptions) 
         summary: "The caller's managed-mode credits for the current period",
         tags: ['credits'],
         security: [{ bearer: [] }],
-        response: { 200: CreditsView, 401: ErrorBody },
+        response: { 200: CreditsView, ...errors },
       },
     },
     async (request) => {
