@@ -160,8 +160,9 @@ export async function main(argv: string[]): Promise<void> {
     }
     throw new CliError(`unknown command: ${[a, b].filter(Boolean).join(' ')}\n${USAGE}`);
   } catch (err) {
-    const message =
-      err instanceof CliError || err instanceof KeyringError ? err.message : `${(err as Error).message}`;
+    // Our own errors are written for the user; anything else is reported by its message alone.
+    const known = err instanceof CliError || err instanceof KeyringError || err instanceof ExecError;
+    const message = known ? (err as Error).message : `unexpected failure: ${(err as Error).message}`;
     say(`rigbox: error: ${message}`);
     process.exitCode = 1;
   }

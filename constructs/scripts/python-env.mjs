@@ -1,0 +1,58 @@
+// The Python environment for examples/python and the tests: a venv at <repo>/.tools/cdktf-python
+// (git-ignored) with cdktf and the null provider from PyPI, pinned in examples/python/requirements.txt,
+// plus this package's wheel. pip's own cache makes a rebuild in a fresh clone quick.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
+export const VENV = join(repo, '.tools/cdktf-python');
+const requirements = join(repo, 'examples/python/requirements.txt');
+
+/** A python3 that has venv and pip, or undefined. */
+export function findPython() {
+  for (const candidate of [process.env.PYTHON, 'python3', 'python'].filter(Boolean)) {
+    const res = spawnSync(
+      candidate,
+      ['-c', 'import sys, venv, ensurepip; sys.exit(0 if sys.version_info >= (3, 9) else 1)'],
+      { stdio: 'ignore' },
+    );
+    if (res.status === 0) return candidate;
+  }
+  return undefined;
+}
+
+function run(cmd, args) {
+  const res = spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (res.status !== 0) {
+    console.error(`constructs: ${cmd} ${args.join(' ')} failed`);
+    process.exit(res.status ?? 1);
+  }
+}
+
+const sha = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+export function ensurePythonEnv(python, wheelDir) {
+  const wheel = readdirSync(wheelDir).find((f) => f.endsWith('.whl'));
+  if (!wheel) throw new Error(`no wheel in ${wheelDir}`);
+  const wheelPath = join(wheelDir, wheel);
+  const pip = join(VENV, 'bin/pip');
+  const stampFile = join(VENV, '.rigbox-stamp.json');
+  const stamp = existsSync(stampFile) ? JSON.parse(readFileSync(stampFile, 'utf8')) : {};
+  const want = { requirements: sha(requirements), wheel: sha(wheelPath) };
+
+  if (!existsSync(pip) || stamp.requirements !== want.requirements) {
+    console.error(`constructs: creating the Python venv ${VENV} (cdktf from PyPI)`);
+    rmSync(VENV, { recursive: true, force: true });
+    run(python, ['-m', 'venv', VENV]);
+    run(pip, ['install', '-q', '--disable-pip-version-check', '-r', requirements, wheelPath]);
+  } else if (stamp.wheel !== want.wheel) {
+    run(pip, ['install', '-q', '--disable-pip-version-check', '--no-deps', '--force-reinstall', wheelPath]);
+  } else {
+    console.error('constructs: Python venv up to date');
+    return;
+  }
+  writeFileSync(stampFile, JSON.stringify(want));
+}

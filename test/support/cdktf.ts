@@ -1,0 +1,150 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO } from './rigbox-server.js';
+import { requireTofu, TOFU, TOFURC, TofuWorkspace } from './tofu.js';
+
+export const CDKTF_BIN = join(REPO, 'node_modules/.bin/cdktf');
+export const PYTHON_VENV = join(REPO, '.tools/cdktf-python');
+export const PYTHON = join(PYTHON_VENV, 'bin/python');
+/** The tsx loader, by absolute URL so an app started outside the repo can still load TypeScript. */
+export const TSX_LOADER = import.meta.resolve('tsx');
+
+/** The jsii tools and the jsii Python runtime print an end-of-life banner on every run under Node 20. */
+export const QUIET_JSII = { JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: '20' };
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command, keeping everything it printed. */
+export function runCommand(
+  cmd: string,
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: options.cwd,
+      env: { ...process.env, ...QUIET_JSII, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+/** Fails (never skips) when the Python venv that `npm run build -w constructs` makes is missing. */
+export function requirePythonVenv(): void {
+  if (!existsSync(PYTHON)) {
+    throw new Error(
+      `the Python venv ${PYTHON_VENV} is missing: run \`npm run build\` (the constructs workspace builds the wheel and the venv; it needs python3 with venv and pip)`,
+    );
+  }
+}
+
+/** Synthesizes an app into a fresh folder (CDKTF_OUTDIR) and returns each stack's Terraform JSON. */
+export async function synthApp(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Record<string, Record<string, unknown>>> {
+  const outdir = mkdtempSync(join(tmpdir(), 'rigbox-synth-'));
+  try {
+    const res = await runCommand(cmd, args, { cwd, env: { ...env, CDKTF_OUTDIR: outdir } });
+    if (res.code !== 0)
+      throw new Error(`${cmd} ${args.join(' ')} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
+    const stacks: Record<string, Record<string, unknown>> = {};
+    for (const stack of readdirSync(join(outdir, 'stacks'))) {
+      stacks[stack] = JSON.parse(readFileSync(join(outdir, 'stacks', stack, 'cdk.tf.json'), 'utf8'));
+    }
+    return stacks;
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs real `tofu init` and `tofu validate` (with the repo's offline CLI config) on a synthesized
+ * Terraform JSON configuration. Resolves with tofu's answer; the caller asserts on it.
+ */
+export async function tofuValidate(terraformJson: string): Promise<RunResult> {
+  const workspace = new TofuWorkspace();
+  try {
+    workspace.write(terraformJson, 'main.tf.json');
+    const init = await workspace.run(['init', '-no-color', '-input=false', '-backend=false']);
+    if (init.code !== 0) return init;
+    return await workspace.run(['validate', '-no-color']);
+  } finally {
+    workspace.dispose();
+  }
+}
+
+/**
+ * A cdktf project folder outside the repo, driven by the real cdktf CLI with OpenTofu
+ * (`TERRAFORM_BINARY_NAME`) and the repo's offline CLI config. Everything printed is kept for
+ * canary scans.
+ */
+export class CdktfProject {
+  readonly dir = mkdtempSync(join(tmpdir(), 'rigbox-cdktf-'));
+  readonly transcript: string[] = [];
+
+  constructor(
+    cdktfJson: Record<string, unknown>,
+    readonly env: NodeJS.ProcessEnv = {},
+  ) {
+    requireTofu();
+    if (!existsSync(CDKTF_BIN)) throw new Error(`${CDKTF_BIN} is missing: run \`npm ci\``);
+    writeFileSync(join(this.dir, 'cdktf.json'), JSON.stringify(cdktfJson, null, 2));
+  }
+
+  async run(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+    const res = await runCommand(CDKTF_BIN, args, {
+      cwd: this.dir,
+      timeoutMs: 150_000,
+      env: {
+        TERRAFORM_BINARY_NAME: TOFU,
+        TF_CLI_CONFIG_FILE: TOFURC,
+        CHECKPOINT_DISABLE: '1',
+        DISABLE_VERSION_CHECK: '1',
+        // The repo's CLI config has no plugin cache on purpose (the provider is rebuilt under one
+        // version); cdktf would otherwise point Terraform at one.
+        CDKTF_DISABLE_PLUGIN_CACHE_ENV: '1',
+        CDKTF_HOME: join(this.dir, '.cdktf-home'),
+        TF_IN_AUTOMATION: '1',
+        FORCE_COLOR: '0',
+        ...this.env,
+        ...extraEnv,
+      },
+    });
+    this.transcript.push(`$ cdktf ${args.join(' ')}\n${res.stdout}\n${res.stderr}`);
+    return res;
+  }
+
+  async ok(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+    const res = await this.run(args, extraEnv);
+    if (res.code !== 0)
+      throw new Error(`cdktf ${args.join(' ')} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
+    return res;
+  }
+
+  dispose(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
