@@ -6,8 +6,9 @@ import type {
   ObjectValue,
   PlanRequest,
   PlanResult,
+  Resource,
 } from '../protocol/framework.js';
-import type { AttributeSpec, BlockSpec } from '../protocol/schema.js';
+import type { AttributeSpec, BlockSpec, SchemaSpec } from '../protocol/schema.js';
 import { isUnknown, UNKNOWN, type Value } from '../protocol/values.js';
 import type { ProviderClient } from '../provider-client.js';
 import { type AiConfigInput, type AiConfigView, type ConfigOwner, RigboxApiError } from '../rigbox-client.js';
@@ -528,4 +529,56 @@ export async function deleteConfig(
     if (err instanceof RigboxApiError && err.status === 404) return {};
     return { diagnostics: [apiDiagnostic(err, 'clear the key')] };
   }
+}
+
+/**
+ * The lifecycle both AI-config resources share; each says only whose config it manages (its
+ * owner), its schema, and what differs in planning and import.
+ */
+export abstract class AiConfigResource implements Resource<ProviderClient>, AiConfigOps {
+  abstract readonly typeName: string;
+  abstract readonly schema: SchemaSpec;
+  private configured: ProviderClient | undefined;
+
+  abstract owner(state: ObjectValue): ConfigOwner;
+
+  client(): ProviderClient {
+    if (!this.configured) throw new Error('provider not configured');
+    return this.configured;
+  }
+
+  configure(client: ProviderClient): void {
+    this.configured = client;
+  }
+
+  validate(config: ObjectValue, capabilities: ClientCapabilities): Diagnostic[] {
+    return validateConfig(config, capabilities);
+  }
+
+  plan(request: PlanRequest): Promise<PlanResult> {
+    return planConfig(request);
+  }
+
+  create(planned: ObjectValue, config: ObjectValue): Promise<ApplyResult> {
+    return applyConfig(this, null, planned, config, Buffer.alloc(0));
+  }
+
+  read(current: ObjectValue, privateData: Buffer): Promise<ApplyResult> {
+    return readConfig(this, current, privateData);
+  }
+
+  update(
+    prior: ObjectValue,
+    planned: ObjectValue,
+    config: ObjectValue,
+    plannedPrivate: Buffer,
+  ): Promise<ApplyResult> {
+    return applyConfig(this, prior, planned, config, plannedPrivate);
+  }
+
+  delete(prior: ObjectValue): Promise<{ diagnostics?: Diagnostic[] }> {
+    return deleteConfig(this, prior);
+  }
+
+  abstract importState(id: string): Promise<ApplyResult>;
 }

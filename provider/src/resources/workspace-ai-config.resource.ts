@@ -1,31 +1,12 @@
-import type { Diagnostic } from '../protocol/diagnostics.js';
-import type {
-  ApplyResult,
-  ClientCapabilities,
-  ObjectValue,
-  PlanRequest,
-  PlanResult,
-  Resource,
-} from '../protocol/framework.js';
+import type { ApplyResult, ObjectValue, PlanRequest, PlanResult } from '../protocol/framework.js';
 import type { SchemaSpec } from '../protocol/schema.js';
 import { UNKNOWN } from '../protocol/values.js';
-import type { ProviderClient } from '../provider-client.js';
 import type { ConfigOwner } from '../rigbox-client.js';
-import {
-  type AiConfigOps,
-  applyConfig,
-  CONFIG_ATTRIBUTES,
-  deleteConfig,
-  KEY_SOURCE_BLOCK,
-  planConfig,
-  readConfig,
-  validateConfig,
-} from './ai-config.common.js';
+import { AiConfigResource, CONFIG_ATTRIBUTES, KEY_SOURCE_BLOCK, planConfig } from './ai-config.common.js';
 
 /** rigbox_workspace_ai_config: one workspace's AI config, its key read from Vault or SSM at apply. */
-export class WorkspaceAiConfigResource implements Resource<ProviderClient>, AiConfigOps {
+export class WorkspaceAiConfigResource extends AiConfigResource {
   readonly typeName = 'rigbox_workspace_ai_config';
-  private configured: ProviderClient | undefined;
 
   readonly schema: SchemaSpec = {
     version: 0,
@@ -49,20 +30,7 @@ export class WorkspaceAiConfigResource implements Resource<ProviderClient>, AiCo
     return { kind: 'workspace', workspaceId: String(state.workspace_id) };
   }
 
-  client(): ProviderClient {
-    if (!this.configured) throw new Error('provider not configured');
-    return this.configured;
-  }
-
-  configure(client: ProviderClient): void {
-    this.configured = client;
-  }
-
-  validate(config: ObjectValue, capabilities: ClientCapabilities): Diagnostic[] {
-    return validateConfig(config, capabilities);
-  }
-
-  async plan(request: PlanRequest): Promise<PlanResult> {
+  override async plan(request: PlanRequest): Promise<PlanResult> {
     const replacing = request.prior !== null && request.prior.workspace_id !== request.planned.workspace_id;
     // Another workspace is another object: plan it like a create, with every computed value unknown.
     const result = await planConfig(
@@ -73,27 +41,6 @@ export class WorkspaceAiConfigResource implements Resource<ProviderClient>, AiCo
     result.planned.revision = UNKNOWN;
     result.planned.updated_at = UNKNOWN;
     return { ...result, requiresReplace: [['workspace_id']] };
-  }
-
-  create(planned: ObjectValue, config: ObjectValue): Promise<ApplyResult> {
-    return applyConfig(this, null, planned, config, Buffer.alloc(0));
-  }
-
-  read(current: ObjectValue, privateData: Buffer): Promise<ApplyResult> {
-    return readConfig(this, current, privateData);
-  }
-
-  update(
-    prior: ObjectValue,
-    planned: ObjectValue,
-    config: ObjectValue,
-    plannedPrivate: Buffer,
-  ): Promise<ApplyResult> {
-    return applyConfig(this, prior, planned, config, plannedPrivate);
-  }
-
-  delete(prior: ObjectValue): Promise<{ diagnostics?: Diagnostic[] }> {
-    return deleteConfig(this, prior);
   }
 
   async importState(id: string): Promise<ApplyResult> {
