@@ -111,6 +111,11 @@ async function kekRotate(args: string[]) {
   say(
     `rigbox: re-wrapped ${report.rewrapped} data keys under master key ${keyring.primary.id} (${report.alreadyCurrent} already current)`,
   );
+  if (report.stale.length > 0) {
+    throw new CliError(
+      `${report.stale.length} stored keys were sealed again under an older master key while rotating (an instance does not have the new key yet); give every instance the new key, then run rotate again: ${report.stale.join(', ')}`,
+    );
+  }
   if (report.failed.length > 0) {
     throw new CliError(
       `${report.failed.length} stored keys failed their integrity check and were left as they are: ${report.failed.join(', ')}`,

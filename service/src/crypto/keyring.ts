@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
@@ -51,8 +51,19 @@ function parseKeys(text: string, where: string): Kek[] {
   });
 }
 
+/** Identifies one version of a key file: a rotation replaces it by rename (new inode). */
+function fileStamp(file: string): string | undefined {
+  try {
+    const st = statSync(file);
+    return `${st.ino}:${st.mtimeMs}:${st.size}`;
+  } catch {
+    return undefined;
+  }
+}
+
 export class Keyring {
   private keks: Kek[];
+  private stamp: string | undefined;
 
   constructor(
     keks: Kek[],
@@ -60,9 +71,28 @@ export class Keyring {
     private readonly reload?: () => Kek[],
   ) {
     this.keks = keks;
+    this.stamp = reload && source.file ? fileStamp(source.file) : undefined;
+  }
+
+  /**
+   * Re-reads a key file that changed since it was read. `rigbox kek rotate` puts a new primary
+   * into the file while instances keep serving; each must seal with it from its next write on, or
+   * the records it writes during the rotation stay wrapped under the old key.
+   */
+  private refresh(): void {
+    if (!this.reload || !this.source.file) return;
+    const stamp = fileStamp(this.source.file);
+    if (stamp === undefined || stamp === this.stamp) return;
+    try {
+      this.keks = this.reload();
+      this.stamp = stamp;
+    } catch {
+      // A file being edited by hand may not parse for a moment; keep serving with the keys we have.
+    }
   }
 
   get primary(): Kek {
+    this.refresh();
     const k = this.keks[0];
     if (!k) throw new KeyringError('keyring is empty');
     return k;
@@ -80,6 +110,7 @@ export class Keyring {
     const found = this.keks.find((k) => k.id === id);
     if (found || !this.reload) return found;
     this.keks = this.reload();
+    if (this.source.file) this.stamp = fileStamp(this.source.file);
     return this.keks.find((k) => k.id === id);
   }
 
@@ -98,6 +129,7 @@ export class Keyring {
     renameSync(tmp, file);
     const kek = { id: kekId(key), key };
     this.keks = [kek, ...this.keks];
+    this.stamp = fileStamp(file);
     return kek;
   }
 }
