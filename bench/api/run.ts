@@ -2,18 +2,36 @@
  * API benchmark: in one run, autocannon against
  *   (a) a bare Fastify route returning a constant config-shaped JSON (the baseline),
  *   (b) GET /api/workspaces/{id}/ai-config,
- *   (c) PUT /api/workspaces/{id}/ai-config with a key (a new key each request, so each one writes).
- * Prints req/s, p50, p99 and the ratios. Targets: GET >= 0.7x bare; PUT with key >= 0.3x GET.
- * Usage: npm run bench:api [-- --seconds 10 --connections 10]
+ *   (c) PUT /api/workspaces/{id}/ai-config with a key (a new key each request, so each one writes),
+ * (b) and (c) on the embedded SQLite, on a throwaway PostgreSQL started here (test/engines/postgres.ts,
+ * from `npm run tools`), and on two service processes sharing that PostgreSQL database (autocannon
+ * spreads its connections over both). Prints req/s, p50, p99 and the ratios. Targets: GET >= 0.7x
+ * bare; PUT with key >= 0.3x GET.
+ * Usage: npm run bench:api [-- --seconds 10 --connections 10 --backends sqlite,postgres]
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { Client } from 'pg';
+import { type PostgresEngine, startPostgres } from '../../test/engines/postgres.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string' },
+    connections: { type: 'string' },
+    backends: { type: 'string' },
+  },
+});
 const duration = Number(values.seconds ?? 10);
 const connections = Number(values.connections ?? 10);
+const backends = new Set((values.backends ?? 'sqlite,postgres').split(',').map((b) => b.trim()));
+for (const b of backends) {
+  if (b !== 'sqlite' && b !== 'postgres') throw new Error(`--backends: unknown backend ${b}`);
+}
 
 interface Result {
   name: string;
@@ -21,6 +39,47 @@ interface Result {
   p50: number;
   p99: number;
   non2xx: number;
+}
+
+interface ServerInfo {
+  bareUrl?: string;
+  url: string;
+  token: string;
+  storage: string;
+}
+
+const running: ChildProcessByStdio<null, Readable, null>[] = [];
+
+/** Starts one `servers.ts` process and waits for its JSON line. */
+function startServer(env: Record<string, string>): Promise<ServerInfo> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'servers.ts')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  running.push(child);
+  return new Promise((ok, fail) => {
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('\n')) ok(JSON.parse(out.split('\n')[0] as string));
+    });
+    child.on('exit', (code) => fail(new Error(`bench server exited with ${code}`)));
+  });
+}
+
+function stopServers(): Promise<void> {
+  const all = running.splice(0);
+  return Promise.all(
+    all.map(
+      (child) =>
+        new Promise<void>((ok) => {
+          if (child.exitCode !== null) return ok();
+          child.removeAllListeners('exit');
+          child.once('exit', () => ok());
+          child.kill('SIGTERM');
+        }),
+    ),
+  ).then(() => undefined);
 }
 
 async function measure(name: string, opts: autocannon.Options): Promise<Result> {
@@ -34,88 +93,149 @@ async function measure(name: string, opts: autocannon.Options): Promise<Result> 
   };
 }
 
-const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'servers.ts')], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const ready = await new Promise<{ bareUrl: string; url: string; token: string; storage: string }>(
-  (ok, fail) => {
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('\n')) ok(JSON.parse(out.split('\n')[0] as string));
-    });
-    child.on('exit', (code) => fail(new Error(`bench servers exited with ${code}`)));
-  },
-);
-const { bareUrl, url, token } = ready;
-const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-const created = await fetch(`${url}/api/workspaces`, {
-  method: 'POST',
-  headers: auth,
-  body: JSON.stringify({ name: 'bench' }),
-});
-const ws = ((await created.json()) as { id: string }).id;
-const configUrl = `${url}/api/workspaces/${ws}/ai-config`;
-await fetch(configUrl, {
-  method: 'PUT',
-  headers: auth,
-  body: JSON.stringify({
-    mode: 'byok',
-    provider: 'openai',
-    api_key: 'sk-proj-benchmark0000',
-    model: 'gpt-4o',
-  }),
-});
-
-let n = 0;
-const results: Result[] = [];
-results.push(await measure('bare fastify GET', { url: `${bareUrl}/config` }));
-
-results.push(await measure('GET ai-config', { url: configUrl, headers: auth }));
-results.push(
-  await measure('PUT ai-config (new key)', {
-    url: configUrl,
-    method: 'PUT',
-    headers: auth,
-    setupClient: (client) => {
-      client.setBody(
-        JSON.stringify({ mode: 'byok', provider: 'openai', api_key: `sk-proj-bench${n}x`, model: 'gpt-4o' }),
-      );
-    },
-    requests: [
-      {
-        setupRequest: (req) => ({
-          ...req,
-          body: JSON.stringify({
-            mode: 'byok',
-            provider: 'openai',
-            api_key: `sk-proj-bench${++n}x`,
-            model: 'gpt-4o',
-          }),
+/** `count` workspaces with a key, ready to be read and written; returns their ai-config paths. */
+async function prepare(url: string, token: string, count: number): Promise<string[]> {
+  const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const created = await fetch(`${url}/api/workspaces`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({
+          name: `bench-${i}`,
+          ai_config: { mode: 'byok', provider: 'openai', api_key: `sk-proj-benchmark${i}x`, model: 'gpt-4o' },
         }),
-      },
-    ],
-  }),
-);
-
-child.kill('SIGTERM');
-
-const [b, g, p] = results as [Result, Result, Result];
-console.log(`\nbench/api: ${duration}s per target, ${connections} connections, storage ${ready.storage}\n`);
-console.log('target                      req/s     p50 ms   p99 ms   non-2xx');
-for (const r of results) {
-  console.log(
-    `${r.name.padEnd(26)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(8)} ${String(r.non2xx).padStart(9)}`,
+      });
+      if (created.status !== 201) throw new Error(`creating a bench workspace: ${created.status}`);
+      return `/api/workspaces/${((await created.json()) as { id: string }).id}/ai-config`;
+    }),
   );
 }
-const getRatio = g.rps / b.rps;
-const putRatio = p.rps / g.rps;
+
+let n = 0;
+const putBody = () =>
+  JSON.stringify({ mode: 'byok', provider: 'openai', api_key: `sk-proj-bench${++n}x`, model: 'gpt-4o' });
+
+/**
+ * GET and PUT against one instance or several (autocannon's connections go round-robin over the
+ * URLs). GET reads one workspace; PUT gives each connection a workspace of its own, as many
+ * independent `tofu apply` runs would: writers racing on one row measure the retry loop instead.
+ */
+async function getAndPut(
+  label: string,
+  urls: string[],
+  token: string,
+  paths: string[],
+): Promise<[Result, Result]> {
+  const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  // autocannon takes several URLs at run time; its types only know one.
+  const many = (path: string) => {
+    const targets = urls.map((u) => `${u}${path}`);
+    return (targets.length === 1 ? targets[0] : targets) as string;
+  };
+  const get = await measure(`${label} GET ai-config`, { url: many(paths[0]!), headers: auth });
+  let client = 0;
+  const put = await measure(`${label} PUT ai-config (new key)`, {
+    url: many(paths[0]!),
+    method: 'PUT',
+    headers: auth,
+    setupClient: (c) => {
+      const path = paths[client++ % paths.length]!;
+      c.setRequests([
+        { method: 'PUT', path, body: putBody(), setupRequest: (req) => ({ ...req, path, body: putBody() }) },
+      ]);
+    },
+  });
+  return [get, put];
+}
+
+const results: Result[] = [];
+let bare: Result | undefined;
+let sqlite: [Result, Result] | undefined;
+let postgres: [Result, Result] | undefined;
+let postgres2: [Result, Result] | undefined;
+let pg: PostgresEngine | undefined;
+
+try {
+  // Started first, idle while SQLite is measured: a cluster takes seconds to set up.
+  const pgStarting = backends.has('postgres') ? startPostgres() : undefined;
+  pgStarting?.catch(() => {});
+
+  if (backends.has('sqlite')) {
+    const s = await startServer({ BENCH_BARE: '1' });
+    bare = await measure('bare fastify GET', { url: `${s.bareUrl}/config` });
+    results.push(bare);
+    sqlite = await getAndPut('sqlite', [s.url], s.token, await prepare(s.url, s.token, connections));
+    results.push(...sqlite);
+    await stopServers();
+  }
+
+  if (pgStarting) {
+    pg = await pgStarting;
+    const url = await pg.createDatabase('bench');
+    // The throwaway cluster runs without fsync (test settings); commits here still wait for the WAL
+    // write, as in a default deployment.
+    const admin = new Client({ connectionString: url });
+    await admin.connect();
+    await admin.query('ALTER DATABASE bench SET synchronous_commit = on');
+    await admin.end();
+    const env = { BENCH_DATABASE_URL: url, BENCH_MASTER_KEY: randomBytes(32).toString('hex') };
+    const a = await startServer({ ...env, BENCH_BARE: bare ? '0' : '1' });
+    if (!bare && a.bareUrl) {
+      bare = await measure('bare fastify GET', { url: `${a.bareUrl}/config` });
+      results.push(bare);
+    }
+    const paths = await prepare(a.url, a.token, connections);
+    postgres = await getAndPut('postgres', [a.url], a.token, paths);
+    results.push(...postgres);
+    const b = await startServer(env);
+    postgres2 = await getAndPut('postgres x2', [a.url, b.url], a.token, paths);
+    results.push(...postgres2);
+    await stopServers();
+  }
+} finally {
+  await stopServers();
+  await pg?.stop();
+}
+
+const ratio = (x: number, y: number) => `${(x / y).toFixed(2)}x`;
 console.log(
-  `\nGET / bare fastify  = ${getRatio.toFixed(2)}x   (target >= 0.70x) ${getRatio >= 0.7 ? 'met' : 'MISSED'}`,
+  `\nbench/api: ${duration}s per target, ${connections} connections, ${cpus().length} CPUs, backends ${[...backends].join(', ')}\n`,
 );
-console.log(
-  `PUT with key / GET  = ${putRatio.toFixed(2)}x   (target >= 0.30x) ${putRatio >= 0.3 ? 'met' : 'MISSED'}`,
-);
+console.log('target                              req/s     p50 ms   p99 ms   non-2xx');
+for (const r of results) {
+  console.log(
+    `${r.name.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(8)} ${String(r.non2xx).padStart(9)}`,
+  );
+}
+console.log('');
+const line = (label: string, value: string, note = '') =>
+  console.log(`${label.padEnd(46)} = ${value.padStart(6)}   ${note}`.trimEnd());
+// The targets are the embedded default's (SQLite); PostgreSQL's figures are shown beside them.
+const verdict = (name: string, value: number, target: number) =>
+  name === 'sqlite' ? `(target >= ${target.toFixed(2)}x) ${value >= target ? 'met' : 'MISSED'}` : '';
+for (const [name, pair] of [
+  ['sqlite', sqlite],
+  ['postgres', postgres],
+] as const) {
+  if (!pair || !bare) continue;
+  const [g, p] = pair;
+  line(`GET / bare fastify (${name})`, ratio(g.rps, bare.rps), verdict(name, g.rps / bare.rps, 0.7));
+  line(`PUT with key / GET (${name})`, ratio(p.rps, g.rps), verdict(name, p.rps / g.rps, 0.3));
+}
+if (sqlite && postgres) {
+  line('PostgreSQL / SQLite, GET', ratio(postgres[0].rps, sqlite[0].rps));
+  line('PostgreSQL / SQLite, PUT with key', ratio(postgres[1].rps, sqlite[1].rps));
+}
+if (postgres && postgres2) {
+  line('two instances / one (PostgreSQL), GET', ratio(postgres2[0].rps, postgres[0].rps));
+  line('two instances / one (PostgreSQL), PUT with key', ratio(postgres2[1].rps, postgres[1].rps));
+  if (cpus().length < 4) {
+    console.log(
+      `note: ${cpus().length} CPUs for two service processes, PostgreSQL and autocannon; the two-instance figure is bound by the machine, not the service`,
+    );
+  }
+}
 if (results.some((r) => r.non2xx > 0)) {
   console.log('warning: some requests did not answer 2xx; the figures are not comparable');
   process.exitCode = 1;

@@ -1,7 +1,9 @@
 /**
- * The benchmark's servers, in their own process so autocannon (in the parent) does not share
- * their event loop: a bare Fastify baseline and the real service on SQLite. Prints one JSON line
- * with their URLs and a token, then serves until killed.
+ * One benchmark server process, so autocannon (in the parent) does not share its event loop: the
+ * real service, on SQLite in a temp data folder or on the PostgreSQL database in BENCH_DATABASE_URL,
+ * and with BENCH_BARE=1 also a bare Fastify baseline. Instances on one database must share the
+ * master key: BENCH_MASTER_KEY (a random one otherwise). Prints one JSON line with the URLs and a
+ * token, then serves until killed.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,16 +26,20 @@ export const CONFIG_VIEW = {
   updated_at: '2026-11-26T16:48:33.600Z',
 };
 
+let bareUrl: string | undefined;
 const bare = Fastify({ logger: false });
-bare.get('/config', async () => CONFIG_VIEW);
-const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
+if (process.env.BENCH_BARE === '1') {
+  bare.get('/config', async () => CONFIG_VIEW);
+  bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
+}
 
 const dataDir = mkdtempSync(join(tmpdir(), 'rigbox-bench-'));
 // The service logs as in production (info, a line per request, redaction and scrubbing on) into a sink.
 const logger = createLogger({ level: 'info', destination: { write: () => true } as never });
 const service = await createService({
   dataDir,
-  env: { RIGBOX_MASTER_KEY: randomBytes(32).toString('hex') },
+  databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
+  env: { RIGBOX_MASTER_KEY: process.env.BENCH_MASTER_KEY || randomBytes(32).toString('hex') },
   logger,
   rateLimitPerMinute: 100_000_000,
 });
