@@ -32,3 +32,14 @@ export class KeySourceError extends Error {
     this.reference = reference;
   }
 }
+
+/** Socket error codes that mean the source could not be reached at all (both sources map them to 'unreachable'). */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);

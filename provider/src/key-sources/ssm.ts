@@ -6,7 +6,7 @@ import {
   SSMClient,
   type SSMClientConfig,
 } from '@aws-sdk/client-ssm';
-import { KeySourceError, type KeySourceErrorKind } from './errors.js';
+import { KeySourceError, type KeySourceErrorKind, NETWORK_ERROR_CODES } from './errors.js';
 import type { KeySource } from './key-source.js';
 import { describeRef, type SsmRef } from './reference.js';
 
@@ -45,15 +45,6 @@ const authErrors = new Set([
   'ExpiredTokenException',
   'InvalidClientTokenId',
   'CredentialsProviderError',
-]);
-const networkErrorCodes = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
 ]);
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -236,7 +227,7 @@ export class SsmKeySource implements KeySource {
     } else if (name === 'ValidationException') {
       kind = 'invalid_reference';
       detail = `${where}: AWS refused the parameter name`;
-    } else if (code !== undefined && networkErrorCodes.has(code)) {
+    } else if (code !== undefined && NETWORK_ERROR_CODES.has(code)) {
       kind = 'unreachable';
       detail = `cannot reach AWS SSM (${code})`;
     } else if (name === 'TimeoutError' || code === 'ETIMEDOUT') {

@@ -1,5 +1,5 @@
 import { request as httpsRequest } from 'node:https';
-import { KeySourceError, type KeySourceErrorKind } from './errors.js';
+import { KeySourceError, type KeySourceErrorKind, NETWORK_ERROR_CODES } from './errors.js';
 import type { KeySource } from './key-source.js';
 import { describeRef, normalizeVaultRef, type VaultRef } from './reference.js';
 
@@ -75,15 +75,6 @@ function vaultErrors(body: unknown): string[] {
 // Vault joins several reasons into one string ("2 errors occurred: * permission denied * invalid token").
 const isInvalidToken = (body: unknown) => vaultErrors(body).some((e) => e.includes('invalid token'));
 
-const networkErrorCodes = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
 const connectTimeoutCodes = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 // fetch wraps the socket error in `cause` (an AggregateError when several addresses were tried);
@@ -267,7 +258,7 @@ export class VaultKeySource implements KeySource {
       if (code !== undefined && connectTimeoutCodes.has(code)) {
         throw this.error('timeout', `connecting to Vault timed out (${code})`, error);
       }
-      if (code !== undefined && networkErrorCodes.has(code)) {
+      if (code !== undefined && NETWORK_ERROR_CODES.has(code)) {
         throw this.error('unreachable', `cannot reach Vault (${code})`, error);
       }
       if (code !== undefined && /CERT|SSL|TLS|VERIFY|ISSUER|SIGNATURE/i.test(code)) {
