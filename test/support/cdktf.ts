@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,40 +11,22 @@ export const PYTHON = join(PYTHON_VENV, 'bin/python');
 export const TSX_LOADER = import.meta.resolve('tsx');
 
 /** The jsii tools and the jsii Python runtime print an end-of-life banner on every run under Node 20. */
+import { type RunResult, runCommand as run } from './process.js';
+
 export const QUIET_JSII = { JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: '20' };
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { RunResult } from './process.js';
 
-/** Runs a command, keeping everything it printed. */
+/** Runs a command with the jsii end-of-life banner silenced, keeping everything it printed. */
 export function runCommand(
   cmd: string,
   args: string[],
   options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
 ): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd: options.cwd,
-      env: { ...process.env, ...QUIET_JSII, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => {
-      stdout += b.toString();
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      stderr += b.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
+  return run(cmd, args, {
+    ...options,
+    env: { ...QUIET_JSII, ...options.env },
+    timeoutMs: options.timeoutMs ?? 120_000,
   });
 }
 

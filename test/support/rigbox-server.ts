@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { runCommand } from './process.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const RIGBOX_BIN = join(REPO, 'service/bin/rigbox.js');
@@ -16,19 +17,9 @@ export function rigbox(args: string[], env: NodeJS.ProcessEnv) {
 }
 
 /** `rigbox(...)` without blocking the event loop, for commands that run while a test keeps serving load. */
-export function rigboxAsync(args: string[], env: NodeJS.ProcessEnv) {
-  return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [RIGBOX_BIN, ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => {
-      stdout += b.toString('utf8');
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      stderr += b.toString('utf8');
-    });
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+export async function rigboxAsync(args: string[], env: NodeJS.ProcessEnv) {
+  const res = await runCommand(process.execPath, [RIGBOX_BIN, ...args], { env });
+  return { status: res.code, stdout: res.stdout, stderr: res.stderr };
 }
 
 /** A real `rigbox serve` process on a free loopback port, its output kept for canary scans. */

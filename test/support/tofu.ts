@@ -1,17 +1,13 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type RunResult, runCommand } from './process.js';
 import { REPO } from './rigbox-server.js';
 
 export const TOFU = join(REPO, '.tools/bin/tofu');
 export const TOFURC = join(REPO, '.tools/tofurc');
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { RunResult } from './process.js';
 
 /** Fails (never skips) when the engines are missing: `npm run tools` and `npm run build` install them. */
 export function requireTofu(): void {
@@ -38,35 +34,20 @@ export class TofuWorkspace {
     writeFileSync(join(this.dir, file), hcl);
   }
 
-  run(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(TOFU, args, {
-        cwd: this.dir,
-        env: {
-          ...process.env,
-          TF_CLI_CONFIG_FILE: TOFURC,
-          TF_IN_AUTOMATION: '1',
-          CHECKPOINT_DISABLE: '1',
-          TF_INPUT: '0',
-          ...this.env,
-          ...extraEnv,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (b: Buffer) => {
-        stdout += b.toString();
-      });
-      child.stderr.on('data', (b: Buffer) => {
-        stderr += b.toString();
-      });
-      child.on('error', reject);
-      child.on('close', (code) => {
-        this.transcript.push(`$ tofu ${args.join(' ')}\n${stdout}\n${stderr}`);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
+  async run(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+    const res = await runCommand(TOFU, args, {
+      cwd: this.dir,
+      env: {
+        TF_CLI_CONFIG_FILE: TOFURC,
+        TF_IN_AUTOMATION: '1',
+        CHECKPOINT_DISABLE: '1',
+        TF_INPUT: '0',
+        ...this.env,
+        ...extraEnv,
+      },
     });
+    this.transcript.push(`$ tofu ${args.join(' ')}\n${res.stdout}\n${res.stderr}`);
+    return res;
   }
 
   async ok(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<RunResult> {
