@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 let counter = 0;
 
@@ -14,7 +14,7 @@ export function newId(prefix: string): string {
 
 /** Tokens are long random strings; a plain SHA-256 is enough to store them (no guessing). */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 export function newToken(prefix: string): string {

@@ -96,6 +96,16 @@ export class AiConfigs {
     return ws;
   }
 
+  /** A user's workspace and its current config in one read; 404 when it is not theirs. */
+  async workspaceConfig(
+    user: User,
+    workspaceId: string,
+  ): Promise<{ workspace: Workspace; config: AiConfigRecord }> {
+    const found = await this.storage.getWorkspaceAiConfig(user.id, workspaceId);
+    if (!found) throw notFound('workspace');
+    return found;
+  }
+
   async current(owner: ConfigOwner): Promise<AiConfigRecord> {
     const found = await this.storage.getAiConfig(owner);
     if (found) return found;
@@ -103,15 +113,19 @@ export class AiConfigs {
     throw notFound('workspace');
   }
 
-  /** Applies a PUT. Idempotent: the same request again changes nothing and keeps the revision. */
+  /**
+   * Applies a PUT. Idempotent: the same request again changes nothing and keeps the revision.
+   * `read` is the config as the caller just read it (saves the first read); retries read again.
+   */
   async put(
     actor: Actor,
     owner: ConfigOwner,
     input: AiConfigInput,
     ifMatch?: string,
+    read?: AiConfigRecord,
   ): Promise<{ config: AiConfigRecord; changed: boolean }> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const current = await this.current(owner);
+      const current = attempt === 0 && read ? read : await this.current(owner);
       if (!ifMatchAllows(ifMatch, current.revision)) {
         throw new ApiError(
           412,

@@ -35,17 +35,30 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
+const tokenHashes = new WeakMap<FastifyRequest, string | null>();
+
+/** The hash of the request's bearer token, computed once (the rate limiter and auth both need it). */
+export function bearerTokenHash(request: FastifyRequest): string | null {
+  let found = tokenHashes.get(request);
+  if (found === undefined) {
+    const token = bearerToken(request);
+    found = token ? hashToken(token) : null;
+    tokenHashes.set(request, found);
+  }
+  return found;
+}
+
 /** Resolves a bearer token to its user and token record, or throws 401. */
 export async function authenticate(
   storage: Storage,
   request: FastifyRequest,
   kind: TokenRecord['kind'],
 ): Promise<{ user: User; token: TokenRecord }> {
-  const token = bearerToken(request);
-  if (!token) {
+  const tokenHash = bearerTokenHash(request);
+  if (!tokenHash) {
     throw new ApiError(401, 'unauthenticated', 'missing bearer token: send Authorization: Bearer <token>');
   }
-  const found = await storage.findToken(hashToken(token));
+  const found = await storage.findToken(tokenHash);
   const expired = found?.token.expiresAt != null && Date.parse(found.token.expiresAt) <= Date.now();
   if (!found || found.token.kind !== kind || expired) {
     throw new ApiError(401, 'unauthenticated', 'invalid or expired token');

@@ -9,17 +9,17 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { AiConfigs } from '../ai-config/service.js';
-import { bearerToken } from '../auth/tokens.js';
+import { bearerTokenHash } from '../auth/tokens.js';
 import { gatewayRoutes } from '../gateway/routes.js';
 import type { Upstream } from '../gateway/upstreams.js';
-import { hashToken } from '../ids.js';
 import { runtimeRoutes } from '../runtime/routes.js';
 import type { Storage } from '../storage/types.js';
 import { errorBody, registerErrorHandler } from './errors.js';
 import { aiConfigRoutes } from './routes.js';
+import { serializerCompiler } from './serializer.js';
 
 export const BODY_LIMIT = 16 * 1024;
 
@@ -97,8 +97,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     max: options.rateLimitPerMinute ?? 1200,
     timeWindow: 60_000,
     keyGenerator: (request) => {
-      const token = bearerToken(request);
-      return token ? `t:${hashToken(token)}` : `a:${request.ip}`;
+      const tokenHash = bearerTokenHash(request);
+      return tokenHash ? `t:${tokenHash}` : `a:${request.ip}`;
     },
   });
   await app.register(swagger, {

@@ -124,8 +124,8 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
       },
     },
     async (request) => {
-      const ws = await configs.workspace(userOf(request), request.params.id);
-      return workspaceView(ws, await configs.current({ kind: 'workspace', id: ws.id }));
+      const { workspace, config } = await configs.workspaceConfig(userOf(request), request.params.id);
+      return workspaceView(workspace, config);
     },
   );
 
@@ -159,9 +159,8 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
       },
     },
     async (request, reply) => {
-      const ws = await configs.workspace(userOf(request), request.params.id);
-      const owner: ConfigOwner = { kind: 'workspace', id: ws.id };
-      return sendConfig(reply, owner, await configs.current(owner));
+      const { workspace, config } = await configs.workspaceConfig(userOf(request), request.params.id);
+      return sendConfig(reply, { kind: 'workspace', id: workspace.id }, config);
     },
   );
 
@@ -183,9 +182,15 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
     },
     async (request, reply) => {
       const user = userOf(request);
-      const ws = await configs.workspace(user, request.params.id);
-      const owner: ConfigOwner = { kind: 'workspace', id: ws.id };
-      const { config } = await configs.put(actorOf(user), owner, request.body, request.headers['if-match']);
+      const { workspace, config: read } = await configs.workspaceConfig(user, request.params.id);
+      const owner: ConfigOwner = { kind: 'workspace', id: workspace.id };
+      const { config } = await configs.put(
+        actorOf(user),
+        owner,
+        request.body,
+        request.headers['if-match'],
+        read,
+      );
       return sendConfig(reply, owner, config);
     },
   );

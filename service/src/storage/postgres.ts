@@ -10,6 +10,7 @@ import {
   toToken,
   toUser,
   toWorkspace,
+  WORKSPACE_AI_CONFIG_SELECT,
 } from './rows.js';
 import type {
   AiConfigRecord,
@@ -178,6 +179,17 @@ export class PostgresStorage implements Storage {
       workspaceId,
     ]);
     return r ? toWorkspace(r) : undefined;
+  }
+
+  async getWorkspaceAiConfig(
+    userId: string,
+    workspaceId: string,
+  ): Promise<{ workspace: Workspace; config: AiConfigRecord } | undefined> {
+    const r = await this.one(`${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = $1 AND w.id = $2`, [
+      userId,
+      workspaceId,
+    ]);
+    return r ? { workspace: toWorkspace(r), config: toAiConfig(r) } : undefined;
   }
 
   async findWorkspaceOwner(workspaceId: string): Promise<User | undefined> {

@@ -40,6 +40,10 @@ export const toWorkspace = (r: Row): Workspace => ({
   createdAt: String(r.created_at),
 });
 
+/** The columns of workspaces and ai_configs do not overlap, so one joined row holds both. */
+export const WORKSPACE_AI_CONFIG_SELECT = `SELECT w.*, c.* FROM workspaces w
+  JOIN ai_configs c ON c.owner_kind = 'workspace' AND c.owner_id = w.id`;
+
 export const toAiConfig = (r: Row): AiConfigRecord => ({
   mode: String(r.mode) as AiMode,
   provider: String(r.provider),

@@ -12,6 +12,7 @@ import {
   toToken,
   toUser,
   toWorkspace,
+  WORKSPACE_AI_CONFIG_SELECT,
 } from './rows.js';
 import type {
   AiConfigRecord,
@@ -69,6 +70,7 @@ export class SqliteStorage implements Storage {
       ),
       insertWorkspace: p('INSERT INTO workspaces (id, user_id, name, created_at) VALUES (?, ?, ?, ?)'),
       getWorkspace: p('SELECT * FROM workspaces WHERE user_id = ? AND id = ?'),
+      getWorkspaceAiConfig: p(`${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = ? AND w.id = ?`),
       workspaceOwner: p('SELECT u.* FROM workspaces w JOIN users u ON u.id = w.user_id WHERE w.id = ?'),
       listWorkspaces: p('SELECT * FROM workspaces WHERE user_id = ? ORDER BY created_at, id'),
       deleteWorkspace: p('DELETE FROM workspaces WHERE user_id = ? AND id = ?'),
@@ -180,6 +182,14 @@ export class SqliteStorage implements Storage {
   async getWorkspace(userId: string, workspaceId: string): Promise<Workspace | undefined> {
     const r = this.stmt.getWorkspace.get(userId, workspaceId) as Row | undefined;
     return r ? toWorkspace(r) : undefined;
+  }
+
+  async getWorkspaceAiConfig(
+    userId: string,
+    workspaceId: string,
+  ): Promise<{ workspace: Workspace; config: AiConfigRecord } | undefined> {
+    const r = this.stmt.getWorkspaceAiConfig.get(userId, workspaceId) as Row | undefined;
+    return r ? { workspace: toWorkspace(r), config: toAiConfig(r) } : undefined;
   }
 
   async findWorkspaceOwner(workspaceId: string): Promise<User | undefined> {

@@ -90,6 +90,11 @@ export interface Storage {
 
   createWorkspace(workspace: Workspace, config: AiConfigRecord, audit: AuditEvent): Promise<void>;
   getWorkspace(userId: string, workspaceId: string): Promise<Workspace | undefined>;
+  /** A user's workspace with its AI config, in one read (the path every config GET and PUT takes). */
+  getWorkspaceAiConfig(
+    userId: string,
+    workspaceId: string,
+  ): Promise<{ workspace: Workspace; config: AiConfigRecord } | undefined>;
   /** The user who owns a workspace (the gateway knows the workspace before the user). */
   findWorkspaceOwner(workspaceId: string): Promise<User | undefined>;
   listWorkspaces(userId: string): Promise<Workspace[]>;
