@@ -48,17 +48,63 @@ export function bearerTokenHash(request: FastifyRequest): string | null {
   return found;
 }
 
+type FoundToken = { token: TokenRecord; user: User };
+
+/**
+ * Tokens found in the last TOKEN_CACHE_MS, by hash. tofu refreshing hundreds of resources (or an
+ * SDK in a loop) presents one token per request; the lookup was the largest cost of a config GET.
+ * Only found tokens are kept (an unknown token always reaches storage), expiry is checked on every
+ * use, and nothing mutable is read from the entry: the user's plan is read fresh where it matters.
+ * A token deleted with its workspace may pass here for up to TOKEN_CACHE_MS, then finds no workspace.
+ */
+export const TOKEN_CACHE_MS = 2_000;
+const TOKEN_CACHE_MAX = 10_000;
+
+export class TokenCache {
+  private readonly entries = new Map<string, { found: FoundToken; at: number }>();
+  constructor(
+    private readonly storage: Storage,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async find(tokenHash: string): Promise<FoundToken | undefined> {
+    const hit = this.entries.get(tokenHash);
+    if (hit && this.now() - hit.at < TOKEN_CACHE_MS) return hit.found;
+    this.entries.delete(tokenHash);
+    const found = await this.storage.findToken(tokenHash);
+    if (found) {
+      if (this.entries.size >= TOKEN_CACHE_MAX) {
+        // Maps iterate in insertion order: the first key is the oldest entry.
+        this.entries.delete(this.entries.keys().next().value as string);
+      }
+      this.entries.set(tokenHash, { found, at: this.now() });
+    }
+    return found;
+  }
+}
+
+/** One cache per storage (an app or a test harness each open their own). */
+const caches = new WeakMap<Storage, TokenCache>();
+function tokenCache(storage: Storage): TokenCache {
+  let cache = caches.get(storage);
+  if (!cache) {
+    cache = new TokenCache(storage);
+    caches.set(storage, cache);
+  }
+  return cache;
+}
+
 /** Resolves a bearer token to its user and token record, or throws 401. */
 export async function authenticate(
   storage: Storage,
   request: FastifyRequest,
   kind: TokenRecord['kind'],
-): Promise<{ user: User; token: TokenRecord }> {
+): Promise<FoundToken> {
   const tokenHash = bearerTokenHash(request);
   if (!tokenHash) {
     throw new ApiError(401, 'unauthenticated', 'missing bearer token: send Authorization: Bearer <token>');
   }
-  const found = await storage.findToken(tokenHash);
+  const found = await tokenCache(storage).find(tokenHash);
   const expired = found?.token.expiresAt != null && Date.parse(found.token.expiresAt) <= Date.now();
   if (!found || found.token.kind !== kind || expired) {
     throw new ApiError(401, 'unauthenticated', 'invalid or expired token');

@@ -14,7 +14,9 @@ export function currentPeriod(now = new Date()): CreditPeriod {
   return { start: start.toISOString(), end: end.toISOString() };
 }
 
-export async function creditsView(storage: Storage, user: User) {
+export async function creditsView(storage: Storage, caller: User) {
+  // The plan as stored now: the caller may come from a token looked up a moment ago.
+  const user = (await storage.findUserByName(caller.name)) ?? caller;
   const period = currentPeriod();
   const limit = PLAN_CREDITS[user.plan] ?? PLAN_CREDITS.free;
   const used = await storage.creditsUsed(user.id, period.start);
