@@ -6,7 +6,7 @@ import type { AiConfigs } from '../ai-config/service.js';
 import { errorBody } from '../http/errors.js';
 import { hashToken } from '../ids.js';
 import { GATEWAY_TOKEN_PREFIX } from '../runtime/routes.js';
-import type { Storage, User } from '../storage/types.js';
+import type { GatewayCaller, Storage, User } from '../storage/types.js';
 import { currentPeriod, PLAN_CREDITS } from './credits.js';
 import type { Upstream } from './upstreams.js';
 
@@ -56,32 +56,33 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions) 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
+  /**
+   * Who is calling, for which workspace, with that workspace's config as stored now: one read
+   * per call, so a mode switch made anywhere applies to the very next call.
+   */
   async function resolveCaller(
     request: FastifyRequest,
     upstream: Upstream,
     query: URLSearchParams,
     workspaceHint: string | undefined,
-  ) {
+  ): Promise<GatewayCaller | undefined> {
     const presented = upstream.callerKey(request.headers, query);
     if (!presented) return undefined;
     // Gateway tokens have their own prefix; anything else can only be a workspace's byok key.
-    const found = presented.startsWith(`${GATEWAY_TOKEN_PREFIX}_`)
-      ? await storage.findToken(hashToken(presented))
-      : undefined;
-    if (found) {
+    if (presented.startsWith(`${GATEWAY_TOKEN_PREFIX}_`)) {
+      const found = await storage.findGatewayTokenCaller(hashToken(presented));
+      if (!found) return undefined;
       const expired = found.token.expiresAt !== null && Date.parse(found.token.expiresAt) <= Date.now();
-      if (found.token.kind !== 'gateway' || expired || !found.token.workspaceId) return undefined;
-      if (workspaceHint !== undefined && workspaceHint !== found.token.workspaceId) return undefined;
-      return { user: found.user, workspaceId: found.token.workspaceId };
+      if (found.token.kind !== 'gateway' || expired) return undefined;
+      if (workspaceHint !== undefined && workspaceHint !== found.caller.workspaceId) return undefined;
+      return found.caller;
     }
     // A byok process presents the workspace's real key, known here by its fingerprint only. The
     // same key may have been given to several workspaces; the base URL's workspace segment says
     // which one is calling, and must be one the key was given to.
-    const bound = await storage.findRuntimeKeyBindings(configs.fingerprint(presented));
-    const workspaceId = workspaceHint ?? (bound.length === 1 ? bound[0] : undefined);
-    if (workspaceId === undefined || !bound.includes(workspaceId)) return undefined;
-    const owner = await storage.findWorkspaceOwner(workspaceId);
-    return owner ? { user: owner, workspaceId } : undefined;
+    const callers = await storage.findKeyCallers(configs.fingerprint(presented));
+    if (workspaceHint === undefined) return callers.length === 1 ? callers[0] : undefined;
+    return callers.find((c) => c.workspaceId === workspaceHint);
   }
 
   app.all(
@@ -107,9 +108,7 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions) 
           'unknown gateway credential: run the process with `rigbox exec`',
         );
       const owner = { kind: 'workspace' as const, id: caller.workspaceId };
-      // Read on every call: this is what makes a mode switch apply to the next call.
-      const config = await storage.getAiConfig(owner);
-      if (!config) return fail(reply, 404, 'not_found', 'workspace not found');
+      const { config } = caller;
 
       let key: string;
       let spent: { user: User; period: string } | undefined;

@@ -5,8 +5,12 @@ import { MIGRATIONS } from './migrations.js';
 import {
   aiConfigParams,
   auditParams,
+  GATEWAY_TOKEN_CALLER_SELECT,
+  KEY_CALLERS_SELECT,
   toAiConfig,
   toAuditEvent,
+  toGatewayCaller,
+  toOwner,
   toToken,
   toUser,
   toWorkspace,
@@ -16,6 +20,7 @@ import type {
   AiConfigRecord,
   AuditEvent,
   ConfigOwner,
+  GatewayCaller,
   Plan,
   Storage,
   StoredEnvelope,
@@ -156,7 +161,7 @@ export class PostgresStorage implements Storage {
     if (!r) return undefined;
     return {
       token: toToken(r),
-      user: toUser({ id: r.user_id, name: r.u_name, plan: r.u_plan, created_at: r.u_created_at }),
+      user: toOwner(r),
     };
   }
 
@@ -190,14 +195,6 @@ export class PostgresStorage implements Storage {
       workspaceId,
     ]);
     return r ? { workspace: toWorkspace(r), config: toAiConfig(r) } : undefined;
-  }
-
-  async findWorkspaceOwner(workspaceId: string): Promise<User | undefined> {
-    const r = await this.one(
-      'SELECT u.* FROM workspaces w JOIN users u ON u.id = w.user_id WHERE w.id = $1',
-      [workspaceId],
-    );
-    return r ? toUser(r) : undefined;
   }
 
   async listWorkspaces(userId: string): Promise<Workspace[]> {
@@ -268,12 +265,16 @@ export class PostgresStorage implements Storage {
     );
   }
 
-  async findRuntimeKeyBindings(fingerprint: string): Promise<string[]> {
-    const res = await this.pool.query<Row>(
-      'SELECT workspace_id FROM runtime_key_bindings WHERE fingerprint = $1',
-      [fingerprint],
-    );
-    return res.rows.map((r) => String(r.workspace_id));
+  async findGatewayTokenCaller(
+    tokenHash: string,
+  ): Promise<{ token: TokenRecord; caller: GatewayCaller } | undefined> {
+    const r = await this.one(`${GATEWAY_TOKEN_CALLER_SELECT} WHERE t.token_hash = $1`, [tokenHash]);
+    return r ? { token: toToken(r), caller: toGatewayCaller(r) } : undefined;
+  }
+
+  async findKeyCallers(fingerprint: string): Promise<GatewayCaller[]> {
+    const res = await this.pool.query<Row>(`${KEY_CALLERS_SELECT} WHERE b.fingerprint = $1`, [fingerprint]);
+    return res.rows.map(toGatewayCaller);
   }
 
   async spendCredit(userId: string, periodStart: string, limit: number): Promise<boolean> {

@@ -3,6 +3,7 @@ import type {
   AiMode,
   AuditEvent,
   ConfigOwnerKind,
+  GatewayCaller,
   KeyEvent,
   Plan,
   TokenKind,
@@ -43,6 +44,27 @@ export const toWorkspace = (r: Row): Workspace => ({
 /** The columns of workspaces and ai_configs do not overlap, so one joined row holds both. */
 export const WORKSPACE_AI_CONFIG_SELECT = `SELECT w.*, c.* FROM workspaces w
   JOIN ai_configs c ON c.owner_kind = 'workspace' AND c.owner_id = w.id`;
+
+/** Reads for the gateway: caller, workspace and current config in one statement (WHERE added per backend). */
+const OWNER_COLUMNS = 'u.name AS u_name, u.plan AS u_plan, u.created_at AS u_created_at';
+export const GATEWAY_TOKEN_CALLER_SELECT = `SELECT t.*, ${OWNER_COLUMNS}, c.* FROM api_tokens t
+  JOIN users u ON u.id = t.user_id
+  JOIN ai_configs c ON c.owner_kind = 'workspace' AND c.owner_id = t.workspace_id`;
+export const KEY_CALLERS_SELECT = `SELECT b.workspace_id, w.user_id, ${OWNER_COLUMNS}, c.*
+  FROM runtime_key_bindings b
+  JOIN workspaces w ON w.id = b.workspace_id
+  JOIN users u ON u.id = w.user_id
+  JOIN ai_configs c ON c.owner_kind = 'workspace' AND c.owner_id = b.workspace_id`;
+
+/** The owner's columns of a joined row, prefixed u_ (their own names clash with the token's). */
+export const toOwner = (r: Row): User =>
+  toUser({ id: r.user_id, name: r.u_name, plan: r.u_plan, created_at: r.u_created_at });
+
+export const toGatewayCaller = (r: Row): GatewayCaller => ({
+  user: toOwner(r),
+  workspaceId: String(r.workspace_id),
+  config: toAiConfig(r),
+});
 
 export const toAiConfig = (r: Row): AiConfigRecord => ({
   mode: String(r.mode) as AiMode,

@@ -7,8 +7,12 @@ import { MIGRATIONS } from './migrations.js';
 import {
   aiConfigParams,
   auditParams,
+  GATEWAY_TOKEN_CALLER_SELECT,
+  KEY_CALLERS_SELECT,
   toAiConfig,
   toAuditEvent,
+  toGatewayCaller,
+  toOwner,
   toToken,
   toUser,
   toWorkspace,
@@ -18,6 +22,7 @@ import type {
   AiConfigRecord,
   AuditEvent,
   ConfigOwner,
+  GatewayCaller,
   Plan,
   Storage,
   StoredEnvelope,
@@ -71,7 +76,6 @@ export class SqliteStorage implements Storage {
       insertWorkspace: p('INSERT INTO workspaces (id, user_id, name, created_at) VALUES (?, ?, ?, ?)'),
       getWorkspace: p('SELECT * FROM workspaces WHERE user_id = ? AND id = ?'),
       getWorkspaceAiConfig: p(`${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = ? AND w.id = ?`),
-      workspaceOwner: p('SELECT u.* FROM workspaces w JOIN users u ON u.id = w.user_id WHERE w.id = ?'),
       listWorkspaces: p('SELECT * FROM workspaces WHERE user_id = ? ORDER BY created_at, id'),
       deleteWorkspace: p('DELETE FROM workspaces WHERE user_id = ? AND id = ?'),
       deleteConfig: p('DELETE FROM ai_configs WHERE owner_kind = ? AND owner_id = ?'),
@@ -100,7 +104,8 @@ export class SqliteStorage implements Storage {
       bindKey: p(
         'INSERT INTO runtime_key_bindings (fingerprint, workspace_id, created_at) VALUES (?, ?, ?) ON CONFLICT (fingerprint, workspace_id) DO NOTHING',
       ),
-      findBindings: p('SELECT workspace_id FROM runtime_key_bindings WHERE fingerprint = ?'),
+      gatewayTokenCaller: p(`${GATEWAY_TOKEN_CALLER_SELECT} WHERE t.token_hash = ?`),
+      keyCallers: p(`${KEY_CALLERS_SELECT} WHERE b.fingerprint = ?`),
       deleteBindings: p('DELETE FROM runtime_key_bindings WHERE workspace_id = ?'),
       openCredits: p(
         'INSERT INTO credit_usage (user_id, period_start, used) VALUES (?, ?, 0) ON CONFLICT (user_id, period_start) DO NOTHING',
@@ -165,7 +170,7 @@ export class SqliteStorage implements Storage {
     if (!r) return undefined;
     return {
       token: toToken(r),
-      user: toUser({ id: r.user_id, name: r.u_name, plan: r.u_plan, created_at: r.u_created_at }),
+      user: toOwner(r),
     };
   }
 
@@ -190,11 +195,6 @@ export class SqliteStorage implements Storage {
   ): Promise<{ workspace: Workspace; config: AiConfigRecord } | undefined> {
     const r = this.stmt.getWorkspaceAiConfig.get(userId, workspaceId) as Row | undefined;
     return r ? { workspace: toWorkspace(r), config: toAiConfig(r) } : undefined;
-  }
-
-  async findWorkspaceOwner(workspaceId: string): Promise<User | undefined> {
-    const r = this.stmt.workspaceOwner.get(workspaceId) as Row | undefined;
-    return r ? toUser(r) : undefined;
   }
 
   async listWorkspaces(userId: string): Promise<Workspace[]> {
@@ -254,8 +254,15 @@ export class SqliteStorage implements Storage {
     this.stmt.bindKey.run(fingerprint, workspaceId, now);
   }
 
-  async findRuntimeKeyBindings(fingerprint: string): Promise<string[]> {
-    return (this.stmt.findBindings.all(fingerprint) as Row[]).map((r) => String(r.workspace_id));
+  async findGatewayTokenCaller(
+    tokenHash: string,
+  ): Promise<{ token: TokenRecord; caller: GatewayCaller } | undefined> {
+    const r = this.stmt.gatewayTokenCaller.get(tokenHash) as Row | undefined;
+    return r ? { token: toToken(r), caller: toGatewayCaller(r) } : undefined;
+  }
+
+  async findKeyCallers(fingerprint: string): Promise<GatewayCaller[]> {
+    return (this.stmt.keyCallers.all(fingerprint) as Row[]).map(toGatewayCaller);
   }
 
   async spendCredit(userId: string, periodStart: string, limit: number): Promise<boolean> {

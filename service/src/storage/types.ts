@@ -67,6 +67,13 @@ export interface AuditEvent {
   readonly at: string;
 }
 
+/** Who makes a gateway call, for which workspace, and that workspace's config as stored now. */
+export interface GatewayCaller {
+  readonly user: User;
+  readonly workspaceId: string;
+  readonly config: AiConfigRecord;
+}
+
 /** A stored envelope that a KEK rotation re-wraps. */
 export interface StoredEnvelope {
   readonly table: 'ai_configs' | 'service_secrets';
@@ -95,8 +102,6 @@ export interface Storage {
     userId: string,
     workspaceId: string,
   ): Promise<{ workspace: Workspace; config: AiConfigRecord } | undefined>;
-  /** The user who owns a workspace (the gateway knows the workspace before the user). */
-  findWorkspaceOwner(workspaceId: string): Promise<User | undefined>;
   listWorkspaces(userId: string): Promise<Workspace[]>;
   /** Deletes the workspace and its config; the audit trail stays. False when not found. */
   deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean>;
@@ -114,10 +119,14 @@ export interface Storage {
   ): Promise<boolean>;
   listAudit(owner: ConfigOwner, limit: number): Promise<AuditEvent[]>;
 
+  /** A gateway token with its user and its workspace's current config, in one read. */
+  findGatewayTokenCaller(
+    tokenHash: string,
+  ): Promise<{ token: TokenRecord; caller: GatewayCaller } | undefined>;
+  /** The workspaces whose runtime was given a key with this fingerprint, each with owner and config. */
+  findKeyCallers(fingerprint: string): Promise<GatewayCaller[]>;
   /** Records that a workspace's runtime was given a key with this fingerprint (gateway auth by key). */
   bindRuntimeKey(fingerprint: string, workspaceId: string, now: string): Promise<void>;
-  /** The workspaces whose runtime was given a key with this fingerprint. */
-  findRuntimeKeyBindings(fingerprint: string): Promise<string[]>;
   /**
    * Spends one managed credit of the user's period if fewer than `limit` are used, atomically
    * (never below zero, never twice for one call, across instances). False when none are left.
