@@ -47,42 +47,79 @@ export class RigboxClient {
     private readonly timeoutMs = 30_000,
   ) {}
 
+  private agent: import('node:http').Agent | undefined;
+
+  /**
+   * One HTTP exchange over node:http(s) with a keep-alive agent: tofu reads hundreds of configs
+   * through one provider process, and global fetch would first load undici (a noticeable part
+   * of a provider start) and add its own per-request cost.
+   */
+  private async exchange(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<{ status: number; text: string }> {
+    const url = new URL(`${this.endpoint.replace(/\/+$/, '')}${path}`);
+    const http = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+    this.agent ??= new http.Agent({ keepAlive: true });
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        url,
+        { method, headers, agent: this.agent, signal: AbortSignal.timeout(this.timeoutMs) },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+          );
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
   private async request<T>(
     method: string,
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<T> {
-    let res: Response;
+    const payload = body !== undefined ? JSON.stringify(body) : undefined;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(`${this.endpoint.replace(/\/+$/, '')}${path}`, {
+      res = await this.exchange(
         method,
-        headers: {
+        path,
+        {
           authorization: `Bearer ${this.token}`,
           accept: 'application/json',
           'user-agent': 'terraform-provider-rigbox/0.1.0',
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(payload !== undefined
+            ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }
+            : {}),
           ...headers,
         },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+        payload,
+      );
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      const cause = (err as { code?: string }).code ?? (err as Error).name;
       throw new RigboxApiError(
         0,
         'unreachable',
         `cannot reach the Rigbox API at ${this.endpoint} (${cause})`,
       );
     }
-    const text = await res.text();
+    const { text } = res;
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
       parsed = undefined;
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       const e = (parsed ?? {}) as { code?: string; message?: string; field?: string };
       throw new RigboxApiError(res.status, e.code ?? 'error', e.message ?? `HTTP ${res.status}`, e.field);
     }

@@ -1,4 +1,3 @@
-import { request as httpsRequest } from 'node:https';
 import { KeySourceError, type KeySourceErrorKind, NETWORK_ERROR_CODES } from './errors.js';
 import type { KeySource } from './key-source.js';
 import { describeRef, normalizeVaultRef, type VaultRef } from './reference.js';
@@ -36,9 +35,11 @@ type VaultTransport = (
 ) => Promise<{ status: number; text(): Promise<string> }>;
 
 // Global fetch cannot take a CA without undici's Agent, which is not a dependency here.
+// node:https is loaded on first use: most provider starts never talk to Vault over a custom CA.
 function httpsTransportWithCa(ca: string): VaultTransport {
-  return (url, init) =>
-    new Promise((resolve, reject) => {
+  return async (url, init) => {
+    const { request: httpsRequest } = await import('node:https');
+    return new Promise((resolve, reject) => {
       const req = httpsRequest(
         url,
         { method: init.method, headers: init.headers, ca, signal: init.signal },
@@ -55,6 +56,7 @@ function httpsTransportWithCa(ca: string): VaultTransport {
       req.on('error', reject);
       req.end(init.body);
     });
+  };
 }
 
 function transportFor(settings: VaultSettings): VaultTransport {
