@@ -20,7 +20,7 @@ const common = {
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  minify: true,
+  minify: process.env.RIGBOX_BUNDLE_MINIFY !== '0',
   legalComments: 'none',
   logLevel: 'warning',
 };

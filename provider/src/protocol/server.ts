@@ -123,7 +123,16 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
     if (!r) throw new Error(`unknown resource type ${typeName}`);
     return r;
   }
-  const typeOf = (spec: SchemaSpec): CtyType => blockType(spec.block);
+  // Every value crossing the wire is typed by its schema; build each schema's type once.
+  const types = new WeakMap<SchemaSpec, CtyType>();
+  const typeOf = (spec: SchemaSpec): CtyType => {
+    let type = types.get(spec);
+    if (!type) {
+      type = blockType(spec.block);
+      types.set(spec, type);
+    }
+    return type;
+  };
   const decodeObj = (dv: DynamicValue | null | undefined, spec: SchemaSpec) =>
     decodeDynamic(dv, typeOf(spec)) as ObjectValue | null;
   const encodeObj = (v: ObjectValue | null, spec: SchemaSpec) => encodeDynamic(v as Value, typeOf(spec));
