@@ -40,6 +40,9 @@ const pathOf = (owner: ConfigOwner) =>
     ? `/api/workspaces/${encodeURIComponent(owner.workspaceId)}/ai-config`
     : '/api/users/me/ai-defaults';
 
+/** The service answers at most this many ids per list request. */
+const MAX_BATCH_READ = 100;
+
 export class RigboxClient {
   constructor(
     readonly endpoint: string,
@@ -127,7 +130,66 @@ export class RigboxClient {
   }
 
   getConfig(owner: ConfigOwner): Promise<AiConfigView> {
-    return this.request('GET', pathOf(owner));
+    if (owner.kind !== 'workspace') return this.request('GET', pathOf(owner));
+    return new Promise((resolve, reject) => {
+      const waiting = this.pendingReads.get(owner.workspaceId) ?? [];
+      waiting.push({ resolve, reject });
+      this.pendingReads.set(owner.workspaceId, waiting);
+      if (this.pendingReads.size >= MAX_BATCH_READ) this.flushReads();
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushReads());
+      }
+    });
+  }
+
+  /**
+   * Workspace reads asked for in the same turn of the event loop (tofu refreshes up to
+   * -parallelism resources at once) go out as one `GET /api/workspaces?ids=...`; a lone read
+   * keeps its own GET. Ids the answer leaves out are 404s, as the single GET would say.
+   */
+  private pendingReads = new Map<string, { resolve(v: AiConfigView): void; reject(e: unknown): void }[]>();
+  private flushScheduled = false;
+
+  private flushReads(): void {
+    this.flushScheduled = false;
+    const batch = this.pendingReads;
+    this.pendingReads = new Map();
+    if (batch.size === 0) return;
+    const settle = (id: string, read: () => Promise<AiConfigView>) =>
+      read().then(
+        (view) => {
+          for (const w of batch.get(id) ?? []) w.resolve(view);
+        },
+        (err: unknown) => {
+          for (const w of batch.get(id) ?? []) w.reject(err);
+        },
+      );
+    const ids = [...batch.keys()];
+    const one = (id: string) => () =>
+      this.request<AiConfigView>('GET', pathOf({ kind: 'workspace', workspaceId: id }));
+    if (ids.length === 1) {
+      void settle(ids[0] as string, one(ids[0] as string));
+      return;
+    }
+    const listed = this.request<{ workspaces: { id: string; ai_config: AiConfigView }[] }>(
+      'GET',
+      `/api/workspaces?ids=${ids.map(encodeURIComponent).join(',')}`,
+    );
+    for (const id of ids) {
+      void settle(id, async () => {
+        let found: AiConfigView | undefined;
+        try {
+          found = (await listed).workspaces.find((w) => w.id === id)?.ai_config;
+        } catch (err) {
+          // A service without batch reads refuses the parameter: read one by one.
+          if (err instanceof RigboxApiError && err.status === 400) return one(id)();
+          throw err;
+        }
+        if (!found) throw new RigboxApiError(404, 'not_found', 'workspace not found');
+        return found;
+      });
+    }
   }
 
   /** PUT with If-Match when a revision is given, so a concurrent change is a 412, not an overwrite. */

@@ -68,6 +68,9 @@ function ifMatchAllows(ifMatch: string | undefined, revision: number): boolean {
  * the audit trail. The one place that turns a request into stored state.
  */
 export class AiConfigs {
+  /** The write in progress (and those queued behind it) per config, in this instance. */
+  private readonly writes = new Map<string, Promise<unknown>>();
+
   private constructor(
     private readonly storage: Storage,
     private readonly envelopes: Envelopes,
@@ -115,7 +118,12 @@ export class AiConfigs {
 
   /**
    * Applies a PUT. Idempotent: the same request again changes nothing and keeps the revision.
-   * `read` is the config as the caller just read it (saves the first read); retries read again.
+   * `read` is the config as the caller just read it (saves a read when no write is queued ahead).
+   *
+   * Writes to one config take turns within this instance: racing each other through
+   * compare-and-set, two clients writing in a loop kept losing rounds to each other (read, encrypt,
+   * find the revision moved), and one could run out of retries. Across instances the
+   * compare-and-set in storage still decides.
    */
   async put(
     actor: Actor,
@@ -123,6 +131,26 @@ export class AiConfigs {
     input: AiConfigInput,
     ifMatch?: string,
     read?: AiConfigRecord,
+  ): Promise<{ config: AiConfigRecord; changed: boolean }> {
+    const key = recordId(owner);
+    const ahead = this.writes.get(key);
+    const mine = (ahead ?? Promise.resolve())
+      .catch(() => {})
+      .then(() => this.write(actor, owner, input, ifMatch, ahead ? undefined : read));
+    this.writes.set(key, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.writes.get(key) === mine) this.writes.delete(key);
+    }
+  }
+
+  private async write(
+    actor: Actor,
+    owner: ConfigOwner,
+    input: AiConfigInput,
+    ifMatch: string | undefined,
+    read: AiConfigRecord | undefined,
   ): Promise<{ config: AiConfigRecord; changed: boolean }> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const current = attempt === 0 && read ? read : await this.current(owner);
@@ -156,6 +184,9 @@ export class AiConfigs {
           'the config changed while this request was applied; read it again and retry',
         );
       }
+      // A random pause that grows with each lost race: two writers looping on one config fall
+      // into step otherwise, and the same one can lose every round (seen under the crash test).
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** attempt));
     }
     throw new ApiError(409, 'write_conflict', 'the config is being changed by many writers at once; retry');
   }

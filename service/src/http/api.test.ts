@@ -82,6 +82,30 @@ describe('auth', () => {
   });
 });
 
+describe('listing some workspaces by id', () => {
+  it("answers the named workspaces of the caller with their configs, leaving out others'", async () => {
+    const a = await workspace('list-a');
+    const b = await workspace('list-b', { mode: 'byok', provider: 'anthropic', api_key: canary });
+    const bob = await h.token('bob');
+    const bobs = (await call('POST', '/api/workspaces', { name: 'bobs' }, bob)).body as { id: string };
+    const res = await call('GET', `/api/workspaces?ids=${b.id},${a.id},${bobs.id},ws_does_not_exist`);
+    expect(res.status).toBe(200);
+    const listed = res.body.workspaces as { id: string; ai_config: Record<string, unknown> }[];
+    expect(listed.map((w) => w.id).sort()).toEqual([a.id, b.id].sort());
+    const single = await call('GET', `/api/workspaces/${b.id}/ai-config`);
+    expect(listed.find((w) => w.id === b.id)?.ai_config).toEqual(single.body);
+  });
+
+  it('refuses a malformed or oversize id list, naming the parameter', async () => {
+    for (const ids of ['', 'a,,b', 'ws/1', Array.from({ length: 101 }, (_, i) => `ws_${i}`).join(',')]) {
+      const res = await call('GET', `/api/workspaces?ids=${encodeURIComponent(ids)}`);
+      expect(res.status, ids.slice(0, 20)).toBe(400);
+      expect(res.body.message).toContain('ids');
+    }
+    expect((await call('GET', '/api/workspaces?other=1')).status).toBe(400);
+  });
+});
+
 describe('PUT ai-config rules', () => {
   it('stores a byok key write-only and shows only its fingerprint', async () => {
     const ws = await workspace();

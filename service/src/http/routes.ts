@@ -20,6 +20,17 @@ declare module 'fastify' {
 }
 
 const WorkspaceParams = z.strictObject({ id: z.string().min(1).max(64) });
+export const MAX_LIST_IDS = 100;
+const ListQuery = z.strictObject({
+  ids: z
+    .string()
+    .regex(
+      new RegExp(`^[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64}){0,${MAX_LIST_IDS - 1}}$`),
+      `comma-separated workspace ids, at most ${MAX_LIST_IDS}`,
+    )
+    .optional()
+    .describe(`Comma-separated workspace ids (at most ${MAX_LIST_IDS}): list only these.`),
+});
 const IfMatchHeaders = z.object({
   'if-match': z
     .string()
@@ -97,18 +108,18 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
     {
       schema: {
         summary: "List the caller's workspaces",
+        description:
+          "With `ids`, only those workspaces (ids that are not the caller's are left out): how the Terraform provider refreshes many configs in one request.",
         tags: ['workspaces'],
         security,
+        querystring: ListQuery,
         response: { 200: z.object({ workspaces: z.array(WorkspaceView) }), ...errors },
       },
     },
     async (request) => {
-      const user = userOf(request);
-      const list = await storage.listWorkspaces(user.id);
-      const workspaces = await Promise.all(
-        list.map(async (ws) => workspaceView(ws, await configs.current({ kind: 'workspace', id: ws.id }))),
-      );
-      return { workspaces };
+      const ids = request.query.ids?.split(',');
+      const list = await storage.listWorkspaceAiConfigs(userOf(request).id, ids);
+      return { workspaces: list.map(({ workspace, config }) => workspaceView(workspace, config)) };
     },
   );
 

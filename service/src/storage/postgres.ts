@@ -197,13 +197,17 @@ export class PostgresStorage implements Storage {
     return r ? { workspace: toWorkspace(r), config: toAiConfig(r) } : undefined;
   }
 
-  async listWorkspaces(userId: string): Promise<Workspace[]> {
+  async listWorkspaceAiConfigs(
+    userId: string,
+    ids?: readonly string[],
+  ): Promise<{ workspace: Workspace; config: AiConfigRecord }[]> {
     // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
     const res = await this.pool.query<Row>(
-      'SELECT * FROM workspaces WHERE user_id = $1 ORDER BY created_at COLLATE "C", id COLLATE "C"',
-      [userId],
+      `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = $1 ${ids ? 'AND w.id = ANY($2::text[])' : ''}
+       ORDER BY w.created_at COLLATE "C", w.id COLLATE "C"`,
+      ids ? [userId, ids] : [userId],
     );
-    return res.rows.map(toWorkspace);
+    return res.rows.map((r) => ({ workspace: toWorkspace(r), config: toAiConfig(r) }));
   }
 
   async deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean> {

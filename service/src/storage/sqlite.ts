@@ -76,7 +76,14 @@ export class SqliteStorage implements Storage {
       insertWorkspace: p('INSERT INTO workspaces (id, user_id, name, created_at) VALUES (?, ?, ?, ?)'),
       getWorkspace: p('SELECT * FROM workspaces WHERE user_id = ? AND id = ?'),
       getWorkspaceAiConfig: p(`${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = ? AND w.id = ?`),
-      listWorkspaces: p('SELECT * FROM workspaces WHERE user_id = ? ORDER BY created_at, id'),
+      listWorkspaceAiConfigs: p(
+        `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = ? ORDER BY w.created_at, w.id`,
+      ),
+      // One statement for any number of ids: they come as one JSON array parameter.
+      listSomeWorkspaceAiConfigs: p(
+        `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = ? AND w.id IN (SELECT value FROM json_each(?))
+         ORDER BY w.created_at, w.id`,
+      ),
       deleteWorkspace: p('DELETE FROM workspaces WHERE user_id = ? AND id = ?'),
       deleteConfig: p('DELETE FROM ai_configs WHERE owner_kind = ? AND owner_id = ?'),
       deleteRuntimeTokens: p(
@@ -197,8 +204,16 @@ export class SqliteStorage implements Storage {
     return r ? { workspace: toWorkspace(r), config: toAiConfig(r) } : undefined;
   }
 
-  async listWorkspaces(userId: string): Promise<Workspace[]> {
-    return (this.stmt.listWorkspaces.all(userId) as Row[]).map(toWorkspace);
+  async listWorkspaceAiConfigs(
+    userId: string,
+    ids?: readonly string[],
+  ): Promise<{ workspace: Workspace; config: AiConfigRecord }[]> {
+    const rows = (
+      ids
+        ? this.stmt.listSomeWorkspaceAiConfigs.all(userId, JSON.stringify(ids))
+        : this.stmt.listWorkspaceAiConfigs.all(userId)
+    ) as Row[];
+    return rows.map((r) => ({ workspace: toWorkspace(r), config: toAiConfig(r) }));
   }
 
   async deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean> {

@@ -102,7 +102,14 @@ export interface Storage {
     userId: string,
     workspaceId: string,
   ): Promise<{ workspace: Workspace; config: AiConfigRecord } | undefined>;
-  listWorkspaces(userId: string): Promise<Workspace[]>;
+  /**
+   * A user's workspaces with their AI configs in one read, oldest first; only those named in `ids`
+   * when given (ids that are not the user's are left out).
+   */
+  listWorkspaceAiConfigs(
+    userId: string,
+    ids?: readonly string[],
+  ): Promise<{ workspace: Workspace; config: AiConfigRecord }[]>;
   /** Deletes the workspace and its config; the audit trail stays. False when not found. */
   deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean>;
 
