@@ -382,11 +382,20 @@ describe('defaults and workspaces', () => {
 });
 
 describe('hardening', () => {
-  it('sends security headers and no-store', async () => {
-    const res = await call('GET', '/api/workspaces');
-    expect(res.headers['x-content-type-options']).toBe('nosniff');
-    expect(res.headers['cache-control']).toBe('no-store');
-    expect(String(res.headers['content-security-policy'])).toContain("default-src 'none'");
+  it('sends security headers and no-store on every answer, errors included', async () => {
+    const answers = [
+      await call('GET', '/api/workspaces'),
+      await call('GET', '/api/workspaces', undefined, ''),
+      await call('GET', '/api/nothing-here'),
+      await call('GET', '/api/workspaces/ws_unknown/ai-config'),
+      await call('PUT', '/api/users/me/ai-defaults', { mode: 'sideways' }),
+    ];
+    expect(answers.map((a) => a.status)).toEqual([200, 401, 404, 404, 400]);
+    for (const res of answers) {
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(String(res.headers['content-security-policy'])).toContain("default-src 'none'");
+    }
   });
 
   it('rate-limits per token', async () => {
@@ -394,17 +403,17 @@ describe('hardening', () => {
     try {
       const t = await limited.token('carol');
       const statuses: number[] = [];
+      let last: Awaited<ReturnType<typeof limited.service.app.inject>> | undefined;
       for (let i = 0; i < 5; i++) {
-        statuses.push(
-          (
-            await limited.service.app.inject({
-              url: '/api/workspaces',
-              headers: { authorization: `Bearer ${t}` },
-            })
-          ).statusCode,
-        );
+        last = await limited.service.app.inject({
+          url: '/api/workspaces',
+          headers: { authorization: `Bearer ${t}` },
+        });
+        statuses.push(last.statusCode);
       }
       expect(statuses).toEqual([200, 200, 200, 429, 429]);
+      expect(last?.headers['x-content-type-options']).toBe('nosniff');
+      expect(last?.json()).toMatchObject({ code: 'rate_limited' });
     } finally {
       await limited.close();
     }
