@@ -84,8 +84,16 @@ export function toProtoSchema(spec: SchemaSpec) {
 }
 
 /** Names of the write-only attributes, anywhere in the block (they must be null in state). */
-export function writeOnlyAttributes(block: BlockSpec): string[] {
-  return Object.entries(block.attributes)
-    .filter(([, a]) => a.writeOnly)
-    .map(([n]) => n);
+const writeOnlyByBlock = new WeakMap<BlockSpec, readonly string[]>();
+
+/** The block's write-only attribute names (asked for on every state the provider returns). */
+export function writeOnlyAttributes(block: BlockSpec): readonly string[] {
+  let names = writeOnlyByBlock.get(block);
+  if (!names) {
+    names = Object.entries(block.attributes)
+      .filter(([, a]) => a.writeOnly)
+      .map(([n]) => n);
+    writeOnlyByBlock.set(block, names);
+  }
+  return names;
 }

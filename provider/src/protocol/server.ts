@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServerCertificate } from './certificate.js';
 import { type Diagnostic, error, hasError, toProtoDiagnostic } from './diagnostics.js';
@@ -380,9 +381,9 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
     server.once('error', fail);
     server.listen(0, '127.0.0.1', () => ok((server.address() as AddressInfo).port));
   });
-  process.stdout.write(
-    `${CORE_PROTOCOL_VERSION}|${APP_PROTOCOL_VERSION}|tcp|127.0.0.1:${port}|grpc|${certField}\n`,
-  );
+  // Straight to fd 1: process.stdout would first build a stream around it, a few milliseconds of
+  // start-up for the one line go-plugin reads.
+  writeSync(1, `${CORE_PROTOCOL_VERSION}|${APP_PROTOCOL_VERSION}|tcp|127.0.0.1:${port}|grpc|${certField}\n`);
   const stop = () => server.close(() => process.exit(0));
   process.on('SIGTERM', stop);
   // Terraform sends SIGINT to the whole process group on Ctrl-C; it then asks us to stop via the
