@@ -1,4 +1,5 @@
 import { hash, randomBytes } from 'node:crypto';
+import { randomBytesPooled } from './crypto/random.js';
 
 let counter = 0;
 
@@ -9,7 +10,7 @@ let counter = 0;
 export function newId(prefix: string): string {
   counter = (counter + 1) % 0x1000000;
   const time = Date.now().toString(16).padStart(12, '0');
-  return `${prefix}_${time}${counter.toString(16).padStart(6, '0')}${randomBytes(5).toString('hex')}`;
+  return `${prefix}_${time}${counter.toString(16).padStart(6, '0')}${randomBytesPooled(5).toString('hex')}`;
 }
 
 /** Tokens are long random strings; a plain SHA-256 is enough to store them (no guessing). */

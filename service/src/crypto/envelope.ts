@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { Keyring } from './keyring.js';
+import { randomBytesPooled } from './random.js';
 
 /**
  * Envelope encryption for API keys at rest: each record gets its own data key (DEK), the key is
@@ -30,7 +31,7 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
 function seal(key: Buffer, plaintext: Buffer, aad: string): string {
-  const iv = randomBytes(IV_BYTES);
+  const iv = randomBytesPooled(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(aad, 'utf8'));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
@@ -53,7 +54,7 @@ export class Envelopes {
   constructor(private readonly keyring: Keyring) {}
 
   seal(recordId: string, secret: string): Envelope {
-    const dek = randomBytes(32);
+    const dek = randomBytesPooled(32);
     try {
       const kek = this.keyring.primary;
       return {
