@@ -64,6 +64,13 @@ describe('protobuf codec', () => {
     const dv = encode(DynamicValue, { msgpack: Buffer.alloc(300, 7) });
     expect(dv.subarray(0, 3).toString('hex')).toBe('0aac02');
     expect((decode(DynamicValue, dv).msgpack as Buffer).length).toBe(300);
+    // Lengths of three varint bytes, and a version at the edge of the small-number path.
+    const big = encode(DynamicValue, { msgpack: Buffer.alloc(70_000, 1) });
+    expect(big.subarray(0, 4).toString('hex')).toBe('0af0a204');
+    expect((decode(DynamicValue, big).msgpack as Buffer).equals(Buffer.alloc(70_000, 1))).toBe(true);
+    for (const version of [127, 128, 0x7fffffff, 0x80000000]) {
+      expect(decode(Schema, encode(Schema, { version })).version).toBe(version);
+    }
   });
 
   it('refuses truncated input', () => {

@@ -42,6 +42,18 @@ class Writer {
   private size = 0;
 
   varint(value: number | bigint): void {
+    // Keys, lengths and small non-negative numbers (nearly all of them) without BigInt.
+    if (typeof value === 'number' && value >= 0 && value <= 0x7fffffff && Number.isInteger(value)) {
+      const bytes: number[] = [];
+      let n = value;
+      while (n >= 0x80) {
+        bytes.push((n & 0x7f) | 0x80);
+        n >>>= 7;
+      }
+      bytes.push(n);
+      this.push(Buffer.from(bytes));
+      return;
+    }
     let v = BigInt.asUintN(64, BigInt(value));
     const bytes: number[] = [];
     while (v >= 0x80n) {
@@ -154,8 +166,25 @@ class Reader {
     }
   }
 
+  /**
+   * A varint known to be small (a field key, a length, a bool or enum): plain number arithmetic,
+   * no BigInt, which every key and length of every message went through before.
+   */
+  uint(): number {
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 7; i++) {
+      if (this.pos >= this.buf.length) throw new Error('truncated varint');
+      const b = this.buf[this.pos++] as number;
+      result += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) return result;
+      scale *= 128;
+    }
+    throw new Error('varint too long for a key or length');
+  }
+
   bytes(): Buffer {
-    const len = Number(this.varint());
+    const len = this.uint();
     if (this.pos + len > this.buf.length) throw new Error('truncated field');
     const out = this.buf.subarray(this.pos, this.pos + len);
     this.pos += len;
@@ -208,13 +237,23 @@ function decodeField(r: Reader, type: FieldType): unknown {
   return decodeScalar(r, type);
 }
 
+const fieldIndex = new WeakMap<MessageType, Map<number, MessageType['fields'][number]>>();
+function fieldsByNumber(type: MessageType): Map<number, MessageType['fields'][number]> {
+  let index = fieldIndex.get(type);
+  if (!index) {
+    index = new Map(type.fields.map((f) => [f.no, f]));
+    fieldIndex.set(type, index);
+  }
+  return index;
+}
+
 export function decode(type: MessageType, buf: Buffer): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const f of type.fields) out[f.name] = zero(f);
-  const byNo = new Map(type.fields.map((f) => [f.no, f]));
+  const byNo = fieldsByNumber(type);
   const r = new Reader(buf);
   while (!r.done) {
-    const key = Number(r.varint());
+    const key = r.uint();
     const no = key >>> 3;
     const wire = key & 7;
     const f = byNo.get(no);
@@ -228,7 +267,7 @@ export function decode(type: MessageType, buf: Buffer): Record<string, unknown> 
       let k: unknown = kt === 'string' ? '' : 0;
       let v: unknown = null;
       while (!entry.done) {
-        const ek = Number(entry.varint());
+        const ek = entry.uint();
         if (ek >>> 3 === 1) k = decodeField(entry, kt);
         else if (ek >>> 3 === 2) v = decodeField(entry, vt);
         else entry.skip(ek & 7);

@@ -1,4 +1,9 @@
-import { decode, ExtData, encode } from '@msgpack/msgpack';
+import { Decoder, Encoder, ExtData } from '@msgpack/msgpack';
+
+// One of each for the process: the library's decode()/encode() functions build a new codec (and
+// its key cache) on every call, and every value tofu sends or receives passes through here.
+const decoder = new Decoder({ useBigInt64: false });
+const encoder = new Encoder({ ignoreUndefined: false });
 
 /**
  * Terraform's values (cty) on the wire: msgpack, guided by the schema's types. Null is nil; an
@@ -121,7 +126,7 @@ export interface DynamicValue {
 export function decodeDynamic(dv: DynamicValue | null | undefined, type: CtyType): Value {
   if (!dv) return null;
   if (dv.msgpack && dv.msgpack.length > 0) {
-    return fromWire(decode(dv.msgpack, { useBigInt64: false }), type, '');
+    return fromWire(decoder.decode(dv.msgpack), type, '');
   }
   if (dv.json && dv.json.length > 0)
     return fromWire(JSON.parse(Buffer.from(dv.json).toString('utf8')), type, '');
@@ -129,6 +134,6 @@ export function decodeDynamic(dv: DynamicValue | null | undefined, type: CtyType
 }
 
 export function encodeDynamic(v: Value, type: CtyType): { msgpack: Buffer } {
-  const bytes = encode(toWire(v, type, ''), { ignoreUndefined: false });
+  const bytes = encoder.encode(toWire(v, type, ''));
   return { msgpack: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
 }
