@@ -1,3 +1,4 @@
+import type { Agent, RequestOptions } from 'node:http';
 /**
  * The provider's only way to the Rigbox service: its HTTP API. Errors carry the status and the
  * API's own message (which never contains a key), and never the bearer token.
@@ -50,12 +51,29 @@ export class RigboxClient {
     private readonly timeoutMs = 30_000,
   ) {}
 
-  private agent: import('node:http').Agent | undefined;
+  /** The HTTP module, keep-alive agent and parsed endpoint: set up on the first request only. */
+  private transport:
+    | { request: typeof import('node:http').request; agent: Agent; base: RequestOptions; prefix: string }
+    | undefined;
+
+  private async connect(): Promise<NonNullable<RigboxClient['transport']>> {
+    const url = new URL(this.endpoint);
+    // https and http share the request/Agent shape the exchange uses.
+    const http = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+    const { urlToHttpOptions } = await import('node:url');
+    const { path: _, ...base } = urlToHttpOptions(url);
+    return {
+      request: http.request as typeof import('node:http').request,
+      agent: new http.Agent({ keepAlive: true }),
+      base,
+      prefix: url.pathname.replace(/\/+$/, ''),
+    };
+  }
 
   /**
    * One HTTP exchange over node:http(s) with a keep-alive agent: tofu reads hundreds of configs
    * through one provider process, and global fetch would first load undici (a noticeable part
-   * of a provider start) and add its own per-request cost.
+   * of a provider start) and add its own per-request cost. The timeout is for a silent socket.
    */
   private async exchange(
     method: string,
@@ -63,21 +81,19 @@ export class RigboxClient {
     headers: Record<string, string>,
     body: string | undefined,
   ): Promise<{ status: number; text: string }> {
-    const url = new URL(`${this.endpoint.replace(/\/+$/, '')}${path}`);
-    const http = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
-    this.agent ??= new http.Agent({ keepAlive: true });
+    this.transport ??= await this.connect();
+    const { request, agent, base, prefix } = this.transport;
     return new Promise((resolve, reject) => {
-      const req = http.request(
-        url,
-        { method, headers, agent: this.agent, signal: AbortSignal.timeout(this.timeoutMs) },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-          );
-          res.on('error', reject);
-        },
+      const req = request({ ...base, path: `${prefix}${path}`, method, headers, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      });
+      req.setTimeout(this.timeoutMs, () =>
+        req.destroy(Object.assign(new Error('no answer in time'), { code: 'ETIMEDOUT' })),
       );
       req.on('error', reject);
       req.end(body);
