@@ -41,6 +41,13 @@ const pathOf = (owner: ConfigOwner) =>
     ? `/api/workspaces/${encodeURIComponent(owner.workspaceId)}/ai-config`
     : '/api/users/me/ai-defaults';
 
+interface Transport {
+  request: typeof import('node:http').request;
+  agent: Agent;
+  base: RequestOptions;
+  prefix: string;
+}
+
 /** The service answers at most this many ids per list request. */
 const MAX_BATCH_READ = 100;
 
@@ -51,12 +58,13 @@ export class RigboxClient {
     private readonly timeoutMs = 30_000,
   ) {}
 
-  /** The HTTP module, keep-alive agent and parsed endpoint: set up on the first request only. */
-  private transport:
-    | { request: typeof import('node:http').request; agent: Agent; base: RequestOptions; prefix: string }
-    | undefined;
+  /**
+   * The HTTP module, keep-alive agent and parsed endpoint: set up once, by the first request (the
+   * requests tofu starts together share it rather than each making an agent).
+   */
+  private transport: Promise<Transport> | undefined;
 
-  private async connect(): Promise<NonNullable<RigboxClient['transport']>> {
+  private async connect(): Promise<Transport> {
     const url = new URL(this.endpoint);
     // https and http share the request/Agent shape the exchange uses.
     const http = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
@@ -81,8 +89,8 @@ export class RigboxClient {
     headers: Record<string, string>,
     body: string | undefined,
   ): Promise<{ status: number; text: string }> {
-    this.transport ??= await this.connect();
-    const { request, agent, base, prefix } = this.transport;
+    this.transport ??= this.connect();
+    const { request, agent, base, prefix } = await this.transport;
     return new Promise((resolve, reject) => {
       const req = request({ ...base, path: `${prefix}${path}`, method, headers, agent }, (res) => {
         const chunks: Buffer[] = [];
