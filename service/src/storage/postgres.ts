@@ -7,6 +7,7 @@ import {
   auditParams,
   GATEWAY_TOKEN_CALLER_SELECT,
   KEY_CALLERS_SELECT,
+  TOKEN_SELECT,
   toAiConfig,
   toAuditEvent,
   toGatewayCaller,
@@ -153,11 +154,7 @@ export class PostgresStorage implements Storage {
   }
 
   async findToken(tokenHash: string): Promise<{ token: TokenRecord; user: User } | undefined> {
-    const r = await this.one(
-      `SELECT t.*, u.name AS u_name, u.plan AS u_plan, u.created_at AS u_created_at
-       FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1`,
-      [tokenHash],
-    );
+    const r = await this.one(`${TOKEN_SELECT} WHERE t.token_hash = $1`, [tokenHash]);
     if (!r) return undefined;
     return {
       token: toToken(r),

@@ -45,8 +45,14 @@ export const toWorkspace = (r: Row): Workspace => ({
 export const WORKSPACE_AI_CONFIG_SELECT = `SELECT w.*, c.* FROM workspaces w
   JOIN ai_configs c ON c.owner_kind = 'workspace' AND c.owner_id = w.id`;
 
-/** Reads for the gateway: caller, workspace and current config in one statement (WHERE added per backend). */
+/**
+ * Joined reads shared by both backends (each adds its WHERE with its own placeholders). The owner's
+ * columns are prefixed u_: their own names clash with the token's.
+ */
 const OWNER_COLUMNS = 'u.name AS u_name, u.plan AS u_plan, u.created_at AS u_created_at';
+/** A token with its user. */
+export const TOKEN_SELECT = `SELECT t.*, ${OWNER_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id`;
+/** The gateway's caller, workspace and current config in one statement. */
 export const GATEWAY_TOKEN_CALLER_SELECT = `SELECT t.*, ${OWNER_COLUMNS}, c.* FROM api_tokens t
   JOIN users u ON u.id = t.user_id
   JOIN ai_configs c ON c.owner_kind = 'workspace' AND c.owner_id = t.workspace_id`;

@@ -9,6 +9,7 @@ import {
   auditParams,
   GATEWAY_TOKEN_CALLER_SELECT,
   KEY_CALLERS_SELECT,
+  TOKEN_SELECT,
   toAiConfig,
   toAuditEvent,
   toGatewayCaller,
@@ -69,10 +70,7 @@ export class SqliteStorage implements Storage {
       insertToken: p(
         'INSERT INTO api_tokens (id, user_id, token_hash, kind, workspace_id, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
-      findToken: p(
-        `SELECT t.*, u.name AS u_name, u.plan AS u_plan, u.created_at AS u_created_at
-         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?`,
-      ),
+      findToken: p(`${TOKEN_SELECT} WHERE t.token_hash = ?`),
       insertWorkspace: p('INSERT INTO workspaces (id, user_id, name, created_at) VALUES (?, ?, ?, ?)'),
       getWorkspace: p('SELECT * FROM workspaces WHERE user_id = ? AND id = ?'),
       getWorkspaceAiConfig: p(`${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = ? AND w.id = ?`),
