@@ -3,66 +3,88 @@
  * gateway (byok and managed), non-streaming and streaming chat completions. Prints throughput,
  * p50/p99, added latency and time to first byte, and the ratios.
  * Targets: added p50 <= 1 ms; throughput >= 0.8x direct.
- * The upstream, the service and the load generator run in three processes. Managed runs spend
- * credits; the bench servers reset the budget continuously so every call is served. Usage: npm run bench:gateway [-- --seconds 5 --connections 10]
+ * Then the throughput runs again against an upstream that waits before answering, as real
+ * providers do, with many calls in flight: does the gateway become the bottleneck?
+ * The upstream, the bare proxy, the service and the load generator run in processes of their own.
+ * Managed runs spend credits; the bench servers reset the budget continuously so every call is
+ * served. Usage:
+ *   npm run bench:gateway [-- --seconds 5 --connections 10 --upstream-ms 20 --busy-connections 200]
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string' },
+    connections: { type: 'string' },
+    'upstream-ms': { type: 'string' },
+    'busy-connections': { type: 'string' },
+  },
+});
 const duration = Number(values.seconds ?? 5);
 const connections = Number(values.connections ?? 10);
+const upstreamMs = Number(values['upstream-ms'] ?? 20);
+const busyConnections = Number(values['busy-connections'] ?? 200);
 
-const upstreamProcess = spawn(
-  process.execPath,
-  ['--import', 'tsx', join(import.meta.dirname, 'upstream.ts')],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
-);
-const upstreamUrl = await new Promise<string>((ok) =>
-  upstreamProcess.stdout.once('data', (b: Buffer) => ok(b.toString().trim())),
-);
-const proxyProcess = spawn(
-  process.execPath,
-  ['--import', 'tsx', join(import.meta.dirname, 'bare-proxy.ts'), upstreamUrl],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-const proxyUrl = await new Promise<string>((ok) =>
-  proxyProcess.stdout.once('data', (b: Buffer) => ok(b.toString().trim())),
-);
-const child = spawn(
-  process.execPath,
-  ['--import', 'tsx', join(import.meta.dirname, 'servers.ts'), upstreamUrl],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
-);
-const ready = await new Promise<{
-  upstream: string;
-  byok: { base: string; key: string };
-  managed: { base: string; key: string };
-}>((ok, fail) => {
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => {
-    out += b.toString();
-    if (out.includes('\n')) ok(JSON.parse(out.split('\n')[0] as string));
+interface Targets {
+  direct: { url: string; key: string };
+  'bare proxy': { url: string; key: string };
+  byok: { url: string; key: string };
+  managed: { url: string; key: string };
+}
+
+/** Prints its URL line first: the process's first stdout line, parsed. */
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((ok, fail) => {
+    let out = '';
+    child.stdout?.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('\n')) ok(out.split('\n')[0] as string);
+    });
+    child.on('exit', (code) => fail(new Error(`a bench process exited with ${code}`)));
   });
-  child.on('exit', (code) => fail(new Error(`bench servers exited with ${code}`)));
-});
+}
+
+/**
+ * The stand-in upstream (answering after `answerMs`), the bare proxy and the gateway in front of
+ * it, each in its own process.
+ */
+async function startSet(answerMs: number): Promise<{ targets: Targets; stop: () => void }> {
+  const run = (file: string, arg: string) =>
+    spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, file), arg], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+  const upstreamProcess = run('upstream.ts', String(answerMs));
+  const upstreamUrl = (await firstLine(upstreamProcess)).trim();
+  const proxyProcess = run('bare-proxy.ts', upstreamUrl);
+  const gatewayProcess = run('servers.ts', upstreamUrl);
+  const proxyUrl = (await firstLine(proxyProcess)).trim();
+  const ready = JSON.parse(await firstLine(gatewayProcess)) as {
+    byok: { base: string; key: string };
+    managed: { base: string; key: string };
+  };
+  const upstreamKey = 'sk-proj-bench-0000000000000';
+  return {
+    targets: {
+      direct: { url: `${upstreamUrl}/v1/chat/completions`, key: upstreamKey },
+      'bare proxy': { url: `${proxyUrl}/v1/chat/completions`, key: upstreamKey },
+      byok: { url: `${ready.byok.base}/chat/completions`, key: ready.byok.key },
+      managed: { url: `${ready.managed.base}/chat/completions`, key: ready.managed.key },
+    },
+    stop: () => {
+      for (const p of [gatewayProcess, proxyProcess, upstreamProcess]) {
+        p.removeAllListeners('exit');
+        p.kill('SIGTERM');
+      }
+    },
+  };
+}
 
 const body = (stream: boolean) =>
   JSON.stringify({ model: 'gpt-4o', stream, messages: [{ role: 'user', content: 'Hello' }] });
-const targets = {
-  direct: { url: `${ready.upstream}/v1/chat/completions`, key: 'sk-proj-bench-0000000000000' },
-  'bare proxy': { url: `${proxyUrl}/v1/chat/completions`, key: 'sk-proj-bench-0000000000000' },
-  byok: { url: `${ready.byok.base}/chat/completions`, key: ready.byok.key },
-  managed: { url: `${ready.managed.base}/chat/completions`, key: ready.managed.key },
-};
-
 interface Result {
   target: string;
   stream: boolean;
@@ -106,7 +128,7 @@ function timeOne(url: string, key: string, payload: string): Promise<{ total: nu
  * (measured one after another, whichever came first after a throughput run looked slower).
  * A warm-up round first: the figures are for a running gateway, not its first unoptimised calls.
  */
-async function latencies(stream: boolean, rounds: number) {
+async function latencies(targets: Targets, stream: boolean, rounds: number) {
   const payload = body(stream);
   const samples = new Map(
     Object.keys(targets).map((name) => [name, { totals: [] as number[], firsts: [] as number[] }]),
@@ -129,33 +151,47 @@ async function latencies(stream: boolean, rounds: number) {
   );
 }
 
-const results: Result[] = [];
-for (const stream of [false, true]) {
-  const lats = await latencies(stream, 300);
-  for (const [name, t] of Object.entries(targets)) {
-    const lat = lats.get(name) ?? { p50: 0, p99: 0, ttfbP50: 0 };
-    const r = await autocannon({
-      url: t.url,
-      method: 'POST',
-      duration,
-      connections,
-      headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' },
-      body: body(stream),
-    });
-    results.push({
-      target: name,
-      stream,
-      rps: r.requests.average,
-      p50: lat.p50,
-      p99: lat.p99,
-      ttfbP50: lat.ttfbP50,
-      non2xx: r.non2xx + r.errors,
-    });
-  }
+async function throughput(t: { url: string; key: string }, stream: boolean, conns: number) {
+  const r = await autocannon({
+    url: t.url,
+    method: 'POST',
+    duration,
+    connections: conns,
+    headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' },
+    body: body(stream),
+  });
+  return { rps: r.requests.average, non2xx: r.non2xx + r.errors };
 }
-child.kill('SIGTERM');
-proxyProcess.kill('SIGTERM');
-upstreamProcess.kill('SIGTERM');
+
+const results: Result[] = [];
+const idle = await startSet(0);
+try {
+  for (const stream of [false, true]) {
+    const lats = await latencies(idle.targets, stream, 300);
+    for (const [name, t] of Object.entries(idle.targets)) {
+      const lat = lats.get(name) ?? { p50: 0, p99: 0, ttfbP50: 0 };
+      results.push({ target: name, stream, ...lat, ...(await throughput(t, stream, connections)) });
+    }
+  }
+} finally {
+  idle.stop();
+}
+
+// The same throughput runs against an upstream that takes time to answer, as real providers do
+// (hundreds of milliseconds for a completion): many calls in flight at once, and the question is
+// whether the gateway becomes the bottleneck.
+const busyResults: { target: string; stream: boolean; rps: number; non2xx: number }[] = [];
+const busy = await startSet(upstreamMs);
+try {
+  for (const stream of [false, true]) {
+    for (const [name, t] of Object.entries(busy.targets)) {
+      await throughput(t, stream, busyConnections); // warm-up at full load
+      busyResults.push({ target: name, stream, ...(await throughput(t, stream, busyConnections)) });
+    }
+  }
+} finally {
+  busy.stop();
+}
 
 console.log(
   `\nbench/gateway: ${duration}s per throughput run, ${connections} connections; latency from 300 sequential requests per target, taking turns, after 300 to warm up\n`,
@@ -187,4 +223,17 @@ for (const stream of [false, true]) {
       );
   }
 }
-if (results.some((r) => r.non2xx > 0 && r.target !== 'managed')) process.exitCode = 1;
+
+console.log(
+  `\nthroughput with the upstream answering after ${upstreamMs} ms, ${busyConnections} connections, ${duration}s per run after a warm-up run\n`,
+);
+console.log('stream  target      req/s   throughput vs direct   non-2xx');
+for (const r of busyResults) {
+  const direct = busyResults.find((d) => d.target === 'direct' && d.stream === r.stream)!;
+  const ratio = r.rps / direct.rps;
+  const verdict = r.target === 'direct' || r.target === 'bare proxy' ? '' : ratio >= 0.8 ? 'met' : 'MISSED';
+  console.log(
+    `${String(r.stream).padEnd(7)} ${r.target.padEnd(10)} ${r.rps.toFixed(0).padStart(6)} ${ratio.toFixed(2).padStart(12)}x  ${verdict.padEnd(8)} ${r.non2xx}`,
+  );
+}
+if ([...results, ...busyResults].some((r) => r.non2xx > 0 && r.target !== 'managed')) process.exitCode = 1;

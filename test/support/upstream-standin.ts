@@ -36,6 +36,8 @@ export class UpstreamStandIn {
   url = '';
   /** Delay between streamed chunks, to make time-to-first-byte measurable. */
   chunkDelayMs = 0;
+  /** Time before answering each call, as a real provider spends generating (benchmarks only). */
+  answerDelayMs = 0;
 
   async start(): Promise<this> {
     await new Promise<void>((ok) => this.server.listen(0, '127.0.0.1', ok));
@@ -64,6 +66,7 @@ export class UpstreamStandIn {
     const url = new URL(req.url ?? '/', 'http://standin');
     const path = url.pathname;
     const wait = () => new Promise((r) => setTimeout(r, this.chunkDelayMs));
+    if (this.answerDelayMs > 0) await new Promise((r) => setTimeout(r, this.answerDelayMs));
 
     if (req.method === 'POST' && path === '/v1/chat/completions') {
       const key = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
