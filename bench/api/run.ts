@@ -6,7 +6,8 @@
  * (b) and (c) on the embedded SQLite, on a throwaway PostgreSQL started here (test/engines/postgres.ts,
  * from `npm run tools`), and on two service processes sharing that PostgreSQL database (autocannon
  * spreads its connections over both). Prints req/s, p50, p99 and the ratios. Targets: GET >= 0.7x
- * bare; PUT with key >= 0.3x GET.
+ * bare; PUT with key >= 0.3x GET. A diagnostic row: GET on a service whose one database read is
+ * answered from memory (servers.ts), the most this stack reaches with any storage behind it.
  * Usage: npm run bench:api [-- --seconds 10 --connections 10 --backends sqlite,postgres]
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
@@ -43,6 +44,8 @@ interface Result {
 
 interface ServerInfo {
   bareUrl?: string;
+  memoUrl?: string;
+  memoToken?: string;
   url: string;
   token: string;
   storage: string;
@@ -151,6 +154,7 @@ async function getAndPut(
 
 const results: Result[] = [];
 let bare: Result | undefined;
+let memo: Result | undefined;
 let sqlite: [Result, Result] | undefined;
 let postgres: [Result, Result] | undefined;
 let postgres2: [Result, Result] | undefined;
@@ -167,6 +171,14 @@ try {
     results.push(bare);
     sqlite = await getAndPut('sqlite', [s.url], s.token, await prepare(s.url, s.token, connections));
     results.push(...sqlite);
+    if (s.memoUrl && s.memoToken) {
+      const [path] = await prepare(s.memoUrl, s.memoToken, 1);
+      memo = await measure('GET, config read from memory', {
+        url: `${s.memoUrl}${path}`,
+        headers: { authorization: `Bearer ${s.memoToken}` },
+      });
+      results.push(memo);
+    }
     await stopServers();
   }
 
@@ -222,6 +234,13 @@ for (const [name, pair] of [
   const [g, p] = pair;
   line(`GET / bare fastify (${name})`, ratio(g.rps, bare.rps), verdict(name, g.rps / bare.rps, 0.7));
   line(`PUT with key / GET (${name})`, ratio(p.rps, g.rps), verdict(name, p.rps / g.rps, 0.3));
+}
+if (memo && bare) {
+  line(
+    'GET, config read from memory / bare fastify',
+    ratio(memo.rps, bare.rps),
+    '(diagnostic: the ceiling without a database read)',
+  );
 }
 if (sqlite && postgres) {
   line('PostgreSQL / SQLite, GET', ratio(postgres[0].rps, sqlite[0].rps));

@@ -1,7 +1,7 @@
 /**
  * One benchmark server process, so autocannon (in the parent) does not share its event loop: the
  * real service, on SQLite in a temp data folder or on the PostgreSQL database in BENCH_DATABASE_URL,
- * and with BENCH_BARE=1 also a bare Fastify baseline. Instances on one database must share the
+ * and with BENCH_BARE=1 also a bare Fastify baseline (and the diagnostic below). Instances on one database must share the
  * master key: BENCH_MASTER_KEY (a random one otherwise). Prints one JSON line with the URLs and a
  * token, then serves until killed.
  */
@@ -45,10 +45,45 @@ const service = await createService({
 });
 const url = await service.app.listen({ port: 0, host: '127.0.0.1' });
 const { token } = await createUserToken(service.storage, 'bench');
-process.stdout.write(`${JSON.stringify({ bareUrl, url, token, storage: service.storage.kind })}\n`);
+
+/**
+ * With BENCH_BARE=1 also a diagnostic: a second service whose one database read per GET (workspace
+ * and config) is answered from memory after the first time. Everything else a request does is the
+ * real service's (auth, rate limit, headers, serializer, log line), so GET on it against bare
+ * Fastify is the most this stack can reach with any storage behind it.
+ */
+let memoUrl: string | undefined;
+let memoToken: string | undefined;
+const memoDir = mkdtempSync(join(tmpdir(), 'rigbox-bench-memo-'));
+const memo =
+  process.env.BENCH_BARE === '1'
+    ? await createService({
+        dataDir: memoDir,
+        env: { RIGBOX_MASTER_KEY: randomBytes(32).toString('hex') },
+        logger,
+        rateLimitPerMinute: 100_000_000,
+      })
+    : undefined;
+if (memo) {
+  const read = memo.storage.getWorkspaceAiConfig.bind(memo.storage);
+  const remembered = new Map<string, Awaited<ReturnType<typeof read>>>();
+  memo.storage.getWorkspaceAiConfig = async (userId, workspaceId) => {
+    const key = `${userId}/${workspaceId}`;
+    if (!remembered.has(key)) remembered.set(key, await read(userId, workspaceId));
+    return remembered.get(key);
+  };
+  memoUrl = await memo.app.listen({ port: 0, host: '127.0.0.1' });
+  memoToken = (await createUserToken(memo.storage, 'bench')).token;
+}
+
+process.stdout.write(
+  `${JSON.stringify({ bareUrl, url, token, memoUrl, memoToken, storage: service.storage.kind })}\n`,
+);
 process.on('SIGTERM', async () => {
   await bare.close();
   await service.close();
+  await memo?.close();
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(memoDir, { recursive: true, force: true });
   process.exit(0);
 });
