@@ -139,7 +139,12 @@ describe('runtime injection and the AI gateway', () => {
     for (const command of ['openai-chat', 'openai-stream', 'openai-responses']) {
       const res = await agent.ask(command);
       expect(res, command).toMatchObject({ ok: true, text: 'Hello from the stand-in' });
-      expect(upstream.calls.at(-1)).toMatchObject({ provider: 'openai', key: keys.openai });
+      // The SDK sends a content-length; the gateway passes the body on with it, not re-chunked.
+      expect(upstream.calls.at(-1)).toMatchObject({
+        provider: 'openai',
+        key: keys.openai,
+        framing: 'content-length',
+      });
     }
     expect(upstream.calls.at(-2)?.stream).toBe(true);
     expect((await credits()).used).toBe(before.used);

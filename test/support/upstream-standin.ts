@@ -13,6 +13,8 @@ export interface UpstreamCall {
   key: string | undefined;
   stream: boolean;
   body: Record<string, unknown>;
+  /** How the request body was framed: a content-length, or chunked transfer encoding. */
+  framing: 'content-length' | 'chunked' | 'none';
 }
 
 const sse = (res: http.ServerResponse) => {
@@ -66,11 +68,17 @@ export class UpstreamStandIn {
     const url = new URL(req.url ?? '/', 'http://standin');
     const path = url.pathname;
     const wait = () => new Promise((r) => setTimeout(r, this.chunkDelayMs));
+    const framing = req.headers['transfer-encoding']
+      ? 'chunked'
+      : req.headers['content-length']
+        ? 'content-length'
+        : 'none';
+    const record = (call: Omit<UpstreamCall, 'framing'>) => this.calls.push({ ...call, framing });
     if (this.answerDelayMs > 0) await new Promise((r) => setTimeout(r, this.answerDelayMs));
 
     if (req.method === 'POST' && path === '/v1/chat/completions') {
       const key = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-      this.calls.push({ provider: 'openai', path, key, stream: body.stream === true, body });
+      record({ provider: 'openai', path, key, stream: body.stream === true, body });
       const model = String(body.model ?? 'gpt-4o');
       const created = Math.floor(Date.now() / 1000);
       if (body.stream === true) {
@@ -125,7 +133,7 @@ export class UpstreamStandIn {
     }
     if (req.method === 'POST' && path === '/v1/responses') {
       const key = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-      this.calls.push({ provider: 'openai', path, key, stream: false, body });
+      record({ provider: 'openai', path, key, stream: false, body });
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
@@ -150,7 +158,7 @@ export class UpstreamStandIn {
     }
     if (req.method === 'POST' && path === '/v1/messages') {
       const key = (req.headers['x-api-key'] as string | undefined) ?? undefined;
-      this.calls.push({ provider: 'anthropic', path, key, stream: body.stream === true, body });
+      record({ provider: 'anthropic', path, key, stream: body.stream === true, body });
       const model = String(body.model ?? 'claude-sonnet-4-20250514');
       const mid = id('msg_');
       if (body.stream === true) {
@@ -211,7 +219,7 @@ export class UpstreamStandIn {
       const key =
         (req.headers['x-goog-api-key'] as string | undefined) ?? url.searchParams.get('key') ?? undefined;
       const stream = google[2] === 'streamGenerateContent';
-      this.calls.push({ provider: 'google', path, key, stream, body });
+      record({ provider: 'google', path, key, stream, body });
       const candidate = (text: string) => ({
         candidates: [{ content: { role: 'model', parts: [{ text }] }, finishReason: 'STOP', index: 0 }],
       });

@@ -28,7 +28,6 @@ const DROP_REQUEST = new Set([
   'authorization',
   'x-api-key',
   'x-goog-api-key',
-  'content-length',
 ]);
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'set-cookie']);
 
@@ -36,6 +35,35 @@ const agents = {
   'http:': new http.Agent({ keepAlive: true }),
   'https:': new https.Agent({ keepAlive: true }),
 };
+
+/** Where an upstream's base URL points, parsed once: each call only appends its path. */
+interface UpstreamTarget {
+  client: typeof http | typeof https;
+  agent: http.Agent;
+  hostname: string;
+  port: string;
+  basePath: string;
+  host: string;
+}
+const targets = new WeakMap<Upstream, UpstreamTarget>();
+function targetOf(upstream: Upstream): UpstreamTarget {
+  let target = targets.get(upstream);
+  if (!target) {
+    const base = new URL(upstream.baseUrl);
+    const https_ = base.protocol === 'https:';
+    target = {
+      client: https_ ? https : http,
+      agent: https_ ? agents['https:'] : agents['http:'],
+      // An IPv6 literal comes bracketed in a URL and bare in request options.
+      hostname: base.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: base.port,
+      basePath: base.pathname.replace(/\/+$/, ''),
+      host: base.host,
+    };
+    targets.set(upstream, target);
+  }
+  return target;
+}
 
 function fail(reply: FastifyReply, status: number, code: string, message: string) {
   return reply
@@ -144,20 +172,27 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions) 
       }
 
       query.delete('key');
-      const target = new URL(upstream.baseUrl.replace(/\/+$/, '') + rest);
-      target.search = query.toString();
+      const target = targetOf(upstream);
+      const search = query.toString();
+      // The body goes through unchanged, so a content-length the caller sent still holds (and
+      // spares both sides chunked encoding); without one the body is sent chunked.
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(request.headers)) {
         if (value === undefined || DROP_REQUEST.has(name)) continue;
         headers[name] = Array.isArray(value) ? value.join(', ') : value;
       }
       upstream.authorize(headers, key);
-      const client = target.protocol === 'https:' ? https : http;
 
       return new Promise<void>((resolve) => {
-        const upstreamRequest = client.request(
-          target,
-          { method: request.method, headers, agent: agents[target.protocol as 'http:' | 'https:'] },
+        const upstreamRequest = target.client.request(
+          {
+            hostname: target.hostname,
+            port: target.port,
+            path: `${target.basePath}${rest}${search ? `?${search}` : ''}`,
+            method: request.method,
+            headers,
+            agent: target.agent,
+          },
           (res) => {
             const out: Record<string, string | string[]> = {};
             for (const [name, value] of Object.entries(res.headers)) {
