@@ -1,11 +1,14 @@
-import http2 from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
+import { encodeHeaders } from './hpack.js';
+import { ServerConnection, type ServerStream } from './http2.js';
 import type { Method } from './messages.js';
 import { decode, encode } from './protobuf.js';
 
 /**
  * gRPC over HTTP/2, the subset a plugin server needs: unary calls, one bidirectional stream that
- * is held open, and "unimplemented" for anything else. Built on node:http2 so the provider starts
- * without loading a gRPC library.
+ * is held open, and "unimplemented" for anything else. On our own HTTP/2 server (http2.ts), so the
+ * provider starts without loading a gRPC library and answers each call with one socket write.
  */
 export type UnaryHandler = (request: Record<string, unknown>) => Promise<Record<string, unknown>>;
 
@@ -24,10 +27,11 @@ const GRPC_UNIMPLEMENTED = '12';
 
 /** A gRPC message frame: 1 byte compressed flag, 4 bytes big-endian length, the message. */
 function frame(message: Buffer): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt8(0, 0);
-  head.writeUInt32BE(message.length, 1);
-  return Buffer.concat([head, message]);
+  const framed = Buffer.allocUnsafe(5 + message.length);
+  framed[0] = 0;
+  framed.writeUInt32BE(message.length, 1);
+  message.copy(framed, 5);
+  return framed;
 }
 
 function unframe(data: Buffer): Buffer {
@@ -37,74 +41,96 @@ function unframe(data: Buffer): Buffer {
   return data.subarray(5, 5 + len);
 }
 
-function trailersOnly(stream: http2.ServerHttp2Stream, status: string, message: string) {
-  if (stream.destroyed) return;
+// The answers' header blocks never change but for the status: encoded once.
+const RESPONSE_HEADERS = encodeHeaders([
+  [':status', '200'],
+  ['content-type', 'application/grpc'],
+]);
+const OK_TRAILERS = encodeHeaders([['grpc-status', GRPC_OK]]);
+
+function trailersOnly(stream: ServerStream, status: string, message: string) {
   stream.respond(
-    {
-      ':status': 200,
-      'content-type': 'application/grpc',
-      'grpc-status': status,
-      'grpc-message': encodeURIComponent(message),
-    },
-    { endStream: true },
+    encodeHeaders([
+      [':status', '200'],
+      ['content-type', 'application/grpc'],
+      ['grpc-status', status],
+      ['grpc-message', encodeURIComponent(message.slice(0, 500))],
+    ]),
+    true,
   );
 }
 
-export function createGrpcServer(options: GrpcServerOptions): http2.Http2Server | http2.Http2SecureServer {
-  const server = options.tls
-    ? http2.createSecureServer({
-        cert: options.tls.certPem,
-        key: options.tls.keyPem,
-        ca: [options.tls.clientCertPem],
-        requestCert: true,
-        rejectUnauthorized: true,
-        minVersion: 'TLSv1.2',
-        ALPNProtocols: ['h2'],
-      })
-    : http2.createServer();
+interface Call {
+  path: string;
+  held: boolean;
+  chunks: Buffer[];
+}
 
-  server.on('stream', (stream, headers) => {
-    const path = String(headers[':path'] ?? '');
-    stream.on('error', () => {});
-    if (options.heldStreams.has(path)) {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': GRPC_OK }));
-      stream.on('data', () => {});
-      stream.on('end', () => stream.end());
-      return;
-    }
-    const route = options.unary.get(path);
-    if (!route) {
-      // Drain the request before answering, so the client sees a clean status.
-      stream.on('data', () => {});
-      trailersOnly(stream, GRPC_UNIMPLEMENTED, `unknown method ${path}`);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => {
+export function createGrpcServer(options: GrpcServerOptions): net.Server {
+  const handler = {
+    headers(stream: ServerStream, fields: readonly (readonly [string, string])[]) {
+      let path = '';
+      for (const [name, value] of fields) {
+        if (name === ':path') path = value;
+      }
+      const held = options.heldStreams.has(path);
+      stream.state = { path, held, chunks: [] } satisfies Call;
+      if (held) {
+        stream.respond(RESPONSE_HEADERS);
+      } else if (!options.unary.has(path)) {
+        trailersOnly(stream, GRPC_UNIMPLEMENTED, `unknown method ${path}`);
+      }
+    },
+    data(stream: ServerStream, chunk: Buffer) {
+      const call = stream.state as Call;
+      if (!call.held) call.chunks.push(chunk);
+    },
+    end(stream: ServerStream) {
+      const call = stream.state as Call;
+      if (call.held) {
+        stream.finish(undefined, OK_TRAILERS);
+        return;
+      }
+      const route = options.unary.get(call.path);
+      if (!route) return;
       let request: Record<string, unknown>;
       try {
-        request = decode(route.method.request, unframe(Buffer.concat(chunks)));
+        const body = call.chunks.length === 1 ? (call.chunks[0] as Buffer) : Buffer.concat(call.chunks);
+        request = decode(route.method.request, unframe(body));
       } catch (err) {
-        options.onError(path, err);
+        options.onError(call.path, err);
         trailersOnly(stream, GRPC_INTERNAL, 'malformed request');
         return;
       }
       route
         .handler(request)
         .then((response) => {
-          if (stream.destroyed) return;
+          if (!stream.open) return;
           const body = frame(encode(route.method.response, response));
-          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': GRPC_OK }));
-          stream.end(body);
+          stream.respond(RESPONSE_HEADERS);
+          stream.finish(body, OK_TRAILERS);
         })
         .catch((err: unknown) => {
-          options.onError(path, err);
-          trailersOnly(stream, GRPC_INTERNAL, 'internal error');
+          options.onError(call.path, err);
+          if (stream.open) trailersOnly(stream, GRPC_INTERNAL, 'internal error');
         });
-    });
-  });
-  return server;
+    },
+  };
+  const onConnection = (socket: net.Socket) => {
+    socket.setNoDelay(true);
+    new ServerConnection(socket, handler, (err) => options.onError('(connection)', err));
+  };
+  if (!options.tls) return net.createServer(onConnection);
+  return tls.createServer(
+    {
+      cert: options.tls.certPem,
+      key: options.tls.keyPem,
+      ca: [options.tls.clientCertPem],
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      ALPNProtocols: ['h2'],
+    },
+    onConnection,
+  );
 }

@@ -1,0 +1,239 @@
+import { randomBytes } from 'node:crypto';
+import http2 from 'node:http2';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createGrpcServer } from './grpc.js';
+import { encodeHeaders, HpackDecoder, HpackError, huffmanDecode } from './hpack.js';
+import { ServerConnection, type ServerStream } from './http2.js';
+import { HEALTH_CHECK } from './messages.js';
+import { decode, encode } from './protobuf.js';
+
+const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+
+describe('HPACK', () => {
+  // RFC 7541 Appendix C.4: three requests on one connection, Huffman-coded, sharing a table.
+  it('decodes the RFC 7541 C.4 request examples in order', () => {
+    const decoder = new HpackDecoder();
+    expect(decoder.decode(hex('8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff'))).toEqual([
+      [':method', 'GET'],
+      [':scheme', 'http'],
+      [':path', '/'],
+      [':authority', 'www.example.com'],
+    ]);
+    expect(decoder.decode(hex('8286 84be 5886 a8eb 1064 9cbf'))).toEqual([
+      [':method', 'GET'],
+      [':scheme', 'http'],
+      [':path', '/'],
+      [':authority', 'www.example.com'],
+      ['cache-control', 'no-cache'],
+    ]);
+    expect(
+      decoder.decode(hex('8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf')),
+    ).toEqual([
+      [':method', 'GET'],
+      [':scheme', 'https'],
+      [':path', '/index.html'],
+      [':authority', 'www.example.com'],
+      ['custom-key', 'custom-value'],
+    ]);
+  });
+
+  it('refuses bad padding, unknown indexes and truncated blocks', () => {
+    // "www.example.com" with a zero bit in its padding.
+    expect(() => huffmanDecode(hex('f1e3 c2e5 f23a 6ba0 ab90 f4fe'), 0, 12)).toThrow(HpackError);
+    expect(() => new HpackDecoder().decode(hex('be'))).toThrow(/not in the table/);
+    expect(() => new HpackDecoder().decode(hex('40 05 6162'))).toThrow(/truncated/);
+    // A table size update above the limit we advertised.
+    expect(() => new HpackDecoder(4096).decode(hex('3f e1 3f'))).toThrow(/above the limit/);
+  });
+
+  it('evicts the oldest entries when the table is full', () => {
+    const decoder = new HpackDecoder(100);
+    const literal = (name: string, value: string) =>
+      Buffer.concat([
+        Buffer.from([0x40, name.length]),
+        Buffer.from(name),
+        Buffer.from([value.length]),
+        Buffer.from(value),
+      ]);
+    // Each entry is 1 + 20 + 32 = 53 octets: the second insert evicts the first.
+    decoder.decode(literal('a', 'x'.repeat(20)));
+    decoder.decode(literal('b', 'y'.repeat(20)));
+    expect(decoder.decode(hex('be'))).toEqual([['b', 'y'.repeat(20)]]);
+    expect(() => decoder.decode(hex('bf'))).toThrow(/not in the table/);
+  });
+
+  it('encodes what our own decoder (and the static table) read back', () => {
+    const fields = [
+      [':status', '200'],
+      ['content-type', 'application/grpc'],
+      ['grpc-status', '13'],
+      ['grpc-message', 'x'.repeat(300)],
+    ] as const;
+    expect(new HpackDecoder().decode(encodeHeaders(fields))).toEqual(fields);
+    expect(encodeHeaders([[':status', '200']])).toEqual(hex('88'));
+  });
+});
+
+const servers: net.Server[] = [];
+afterEach(async () => {
+  await Promise.all(
+    servers.splice(0).map((s) => new Promise<void>((ok) => s.close(() => ok()))),
+  );
+});
+
+async function listen(server: net.Server): Promise<string> {
+  servers.push(server);
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+/** One request with node's own HTTP/2 client (nghttp2: Huffman strings, an indexing encoder). */
+function call(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body?: Buffer,
+): Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':method': 'POST', ...headers });
+    const chunks: Buffer[] = [];
+    let got: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders = {};
+    req.on('response', (h) => {
+      got = h;
+    });
+    req.on('trailers', (t) => {
+      trailers = t;
+    });
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve({ headers: got, trailers, body: Buffer.concat(chunks) }));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('HTTP/2 server', () => {
+  it('serves many streams with changing headers to node:http2, and large answers under flow control', async () => {
+    const big = randomBytes(300_000);
+    const url = await listen(
+      net.createServer((socket) => {
+        new ServerConnection(
+          socket,
+          {
+            headers(stream: ServerStream, fields) {
+              stream.state = fields;
+            },
+            end(stream: ServerStream) {
+              const fields = stream.state as [string, string][];
+              const path = fields.find(([n]) => n === ':path')?.[1] ?? '';
+              const echo = fields.find(([n]) => n === 'x-echo')?.[1] ?? '';
+              stream.respond(encodeHeaders([[':status', '200']]));
+              stream.finish(
+                path === '/big' ? big : Buffer.from(`${path} ${echo}`),
+                encodeHeaders([['x-done', 'yes']]),
+              );
+            },
+          },
+          (err) => {
+            throw err;
+          },
+        );
+      }),
+    );
+    const session = http2.connect(url);
+    try {
+      // Values that change per request fill and cycle the client's dynamic table.
+      const answers = await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          call(session, { ':path': `/svc/Method${i % 7}`, 'x-echo': `value-${i}-${'z'.repeat(i % 50)}` }),
+        ),
+      );
+      answers.forEach((a, i) => {
+        expect(a.headers[':status']).toBe(200);
+        expect(a.body.toString()).toBe(`/svc/Method${i % 7} value-${i}-${'z'.repeat(i % 50)}`);
+        expect(a.trailers['x-done']).toBe('yes');
+      });
+      // Larger than the client's 65,535-byte windows: sent in steps as it opens them.
+      const large = await call(session, { ':path': '/big' });
+      expect(large.body.equals(big)).toBe(true);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('answers PING and closes with GOAWAY on a connection that does not speak HTTP/2', async () => {
+    const errors: Error[] = [];
+    const url = await listen(
+      net.createServer((socket) => {
+        new ServerConnection(socket, { headers: () => {} }, (err) => errors.push(err));
+      }),
+    );
+    const session = http2.connect(url);
+    await new Promise((ok) => session.once('connect', ok));
+    const rtt = await new Promise<number>((ok, fail) =>
+      session.ping((err, ms) => (err ? fail(err) : ok(ms))),
+    );
+    expect(rtt).toBeGreaterThanOrEqual(0);
+    session.close();
+
+    const { port } = new URL(url);
+    const answer = await new Promise<Buffer>((ok) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\n\r\n'));
+      const chunks: Buffer[] = [];
+      socket.on('data', (c) => chunks.push(c));
+      socket.on('close', () => ok(Buffer.concat(chunks)));
+    });
+    expect(errors.map((e) => e.message)).toEqual(['the client did not open with the HTTP/2 preface']);
+    // Our SETTINGS, the connection WINDOW_UPDATE, then GOAWAY (type 7).
+    const types: number[] = [];
+    for (let at = 0; at + 9 <= answer.length; at += 9 + answer.readUIntBE(at, 3)) types.push(answer[at + 3]!);
+    expect(types).toEqual([4, 8, 7]);
+  });
+});
+
+describe('gRPC server', () => {
+  const grpcCall = (session: http2.ClientHttp2Session, path: string, message: Buffer) => {
+    const framed = Buffer.alloc(5 + message.length);
+    framed.writeUInt32BE(message.length, 1);
+    message.copy(framed, 5);
+    return call(session, { ':path': path, 'content-type': 'application/grpc', te: 'trailers' }, framed);
+  };
+
+  it('answers unary calls with headers, one message and trailers; unknown methods with status 12', async () => {
+    const seen: unknown[] = [];
+    const url = await listen(
+      createGrpcServer({
+        unary: new Map([
+          [
+            HEALTH_CHECK.path,
+            {
+              method: HEALTH_CHECK,
+              handler: async (req) => {
+                seen.push(req);
+                return { status: 1 };
+              },
+            },
+          ],
+        ]),
+        heldStreams: new Set(),
+        onError: (_path, err) => {
+          throw err;
+        },
+      }),
+    );
+    const session = http2.connect(url);
+    try {
+      const ok = await grpcCall(session, HEALTH_CHECK.path, encode(HEALTH_CHECK.request, { service: 'plugin' }));
+      expect(ok.headers['content-type']).toBe('application/grpc');
+      expect(ok.trailers['grpc-status']).toBe('0');
+      expect(decode(HEALTH_CHECK.response, ok.body.subarray(5))).toEqual({ status: 1 });
+      expect(seen).toEqual([{ service: 'plugin' }]);
+
+      const unknown = await grpcCall(session, '/no.Such/Method', Buffer.alloc(0));
+      expect(unknown.headers['grpc-status']).toBe('12');
+      expect(decodeURIComponent(String(unknown.headers['grpc-message']))).toBe('unknown method /no.Such/Method');
+    } finally {
+      session.close();
+    }
+  });
+});
