@@ -24,6 +24,9 @@ export interface GrpcServerOptions {
 const GRPC_OK = '0';
 const GRPC_INTERNAL = '13';
 const GRPC_UNIMPLEMENTED = '12';
+const GRPC_RESOURCE_EXHAUSTED = '8';
+/** gRPC's usual bound on a received message; Terraform's requests are far smaller. */
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
 /** A gRPC message frame: 1 byte compressed flag, 4 bytes big-endian length, the message. */
 function frame(message: Buffer): Buffer {
@@ -64,6 +67,9 @@ interface Call {
   path: string;
   held: boolean;
   chunks: Buffer[];
+  size: number;
+  /** Answered already (too large): the rest of the request is dropped. */
+  refused: boolean;
 }
 
 export function createGrpcServer(options: GrpcServerOptions): net.Server {
@@ -74,7 +80,7 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
         if (name === ':path') path = value;
       }
       const held = options.heldStreams.has(path);
-      stream.state = { path, held, chunks: [] } satisfies Call;
+      stream.state = { path, held, chunks: [], size: 0, refused: false } satisfies Call;
       if (held) {
         stream.respond(RESPONSE_HEADERS);
       } else if (!options.unary.has(path)) {
@@ -83,7 +89,15 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
     },
     data(stream: ServerStream, chunk: Buffer) {
       const call = stream.state as Call;
-      if (!call.held) call.chunks.push(chunk);
+      if (call.held || call.refused || !options.unary.has(call.path)) return;
+      call.size += chunk.length;
+      if (call.size > MAX_REQUEST_BYTES + 5) {
+        call.refused = true;
+        call.chunks = [];
+        trailersOnly(stream, GRPC_RESOURCE_EXHAUSTED, `request larger than ${MAX_REQUEST_BYTES} bytes`);
+        return;
+      }
+      call.chunks.push(chunk);
     },
     end(stream: ServerStream) {
       const call = stream.state as Call;
@@ -92,7 +106,7 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
         return;
       }
       const route = options.unary.get(call.path);
-      if (!route) return;
+      if (!route || call.refused) return;
       let request: Record<string, unknown>;
       try {
         const body = call.chunks.length === 1 ? (call.chunks[0] as Buffer) : Buffer.concat(call.chunks);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createGrpcServer } from './grpc.js';
+import { createGrpcServer, MAX_REQUEST_BYTES } from './grpc.js';
 import { encodeHeaders, HpackDecoder, HpackError, huffmanDecode } from './hpack.js';
 import { ServerConnection, type ServerStream } from './http2.js';
 import { HEALTH_CHECK } from './messages.js';
@@ -27,9 +27,7 @@ describe('HPACK', () => {
       [':authority', 'www.example.com'],
       ['cache-control', 'no-cache'],
     ]);
-    expect(
-      decoder.decode(hex('8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf')),
-    ).toEqual([
+    expect(decoder.decode(hex('8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf'))).toEqual([
       [':method', 'GET'],
       [':scheme', 'https'],
       [':path', '/index.html'],
@@ -77,9 +75,7 @@ describe('HPACK', () => {
 
 const servers: net.Server[] = [];
 afterEach(async () => {
-  await Promise.all(
-    servers.splice(0).map((s) => new Promise<void>((ok) => s.close(() => ok()))),
-  );
+  await Promise.all(servers.splice(0).map((s) => new Promise<void>((ok) => s.close(() => ok()))));
 });
 
 async function listen(server: net.Server): Promise<string> {
@@ -223,15 +219,25 @@ describe('gRPC server', () => {
     );
     const session = http2.connect(url);
     try {
-      const ok = await grpcCall(session, HEALTH_CHECK.path, encode(HEALTH_CHECK.request, { service: 'plugin' }));
+      const ok = await grpcCall(
+        session,
+        HEALTH_CHECK.path,
+        encode(HEALTH_CHECK.request, { service: 'plugin' }),
+      );
       expect(ok.headers['content-type']).toBe('application/grpc');
       expect(ok.trailers['grpc-status']).toBe('0');
       expect(decode(HEALTH_CHECK.response, ok.body.subarray(5))).toEqual({ status: 1 });
       expect(seen).toEqual([{ service: 'plugin' }]);
 
+      const huge = await grpcCall(session, HEALTH_CHECK.path, Buffer.alloc(MAX_REQUEST_BYTES + 1));
+      expect(huge.headers['grpc-status']).toBe('8');
+      expect(seen).toHaveLength(1);
+
       const unknown = await grpcCall(session, '/no.Such/Method', Buffer.alloc(0));
       expect(unknown.headers['grpc-status']).toBe('12');
-      expect(decodeURIComponent(String(unknown.headers['grpc-message']))).toBe('unknown method /no.Such/Method');
+      expect(decodeURIComponent(String(unknown.headers['grpc-message']))).toBe(
+        'unknown method /no.Such/Method',
+      );
     } finally {
       session.close();
     }

@@ -306,7 +306,8 @@ export class ServerConnection {
         this.peerInitialWindow = value;
         for (const stream of this.streams.values()) stream.sendWindow += delta;
       } else if (key === SETTINGS_MAX_FRAME_SIZE) {
-        if (value < MAX_FRAME || value > 2 ** 24 - 1) throw new Http2ProtocolError('bad SETTINGS_MAX_FRAME_SIZE');
+        if (value < MAX_FRAME || value > 2 ** 24 - 1)
+          throw new Http2ProtocolError('bad SETTINGS_MAX_FRAME_SIZE');
         this.peerMaxFrame = value;
       }
       // Header table size (our encoder keeps no table), push, concurrency and header list size
