@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createServerCertificate } from './certificate.js';
 import { createGrpcServer, MAX_REQUEST_BYTES } from './grpc.js';
 import { encodeHeaders, HpackDecoder, HpackError, huffmanDecode } from './hpack.js';
 import { ServerConnection, type ServerStream } from './http2.js';
@@ -241,5 +242,45 @@ describe('gRPC server', () => {
     } finally {
       session.close();
     }
+  });
+
+  it('under TLS serves only the client certificate it was given (AutoMTLS), refusing others and none', async () => {
+    const server = createServerCertificate();
+    const client = createServerCertificate();
+    const stranger = createServerCertificate();
+    const refusals: string[] = [];
+    const url = await listen(
+      createGrpcServer({
+        tls: { certPem: server.certPem, keyPem: server.keyPem, clientCertPem: client.certPem },
+        unary: new Map([[HEALTH_CHECK.path, { method: HEALTH_CHECK, handler: async () => ({ status: 1 }) }]]),
+        heldStreams: new Set(),
+        onError: (_path, err) => refusals.push((err as Error).message),
+      }),
+    );
+    const https = url.replace('http:', 'https:');
+    const attempt = async (cert?: { certPem: string; keyPem: string }) => {
+      const session = http2.connect(https, {
+        ca: server.certPem,
+        checkServerIdentity: () => undefined,
+        ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}),
+      });
+      session.on('error', () => {});
+      try {
+        const answer = await grpcCall(session, HEALTH_CHECK.path, encode(HEALTH_CHECK.request, {}));
+        // A connection closed under the call ends it with no status at all.
+        return answer.trailers['grpc-status'] ?? 'refused';
+      } catch {
+        return 'refused';
+      } finally {
+        session.destroy();
+      }
+    };
+    expect(await attempt(client)).toBe('0');
+    expect(await attempt(stranger)).toBe('refused');
+    expect(await attempt()).toBe('refused');
+    expect(refusals).toEqual([
+      'refused a connection without the client certificate',
+      'refused a connection without the client certificate',
+    ]);
   });
 });
