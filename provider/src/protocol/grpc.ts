@@ -12,10 +12,17 @@ import { decode, encode } from './protobuf.js';
  */
 export type UnaryHandler = (request: Record<string, unknown>) => Promise<Record<string, unknown>>;
 
+export interface UnaryRoute {
+  method: Method;
+  handler: UnaryHandler;
+  /** Runs once the answer has been written to the socket (the controller's Shutdown exits then). */
+  afterAnswer?: () => void;
+}
+
 export interface GrpcServerOptions {
   /** With TLS: our certificate and key, and the one client certificate we accept. */
   tls?: { certPem: string; keyPem: string; clientCertPem: string };
-  unary: ReadonlyMap<string, { method: Method; handler: UnaryHandler }>;
+  unary: ReadonlyMap<string, UnaryRoute>;
   /** Paths of streams to accept and hold open until the client ends them. */
   heldStreams: ReadonlySet<string>;
   onError: (path: string, err: unknown) => void;
@@ -123,6 +130,7 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
           const body = frame(encode(route.method.response, response));
           stream.respond(RESPONSE_HEADERS);
           stream.finish(body, OK_TRAILERS);
+          if (route.afterAnswer) stream.connection.afterWrite(route.afterAnswer);
         })
         .catch((err: unknown) => {
           options.onError(call.path, err);

@@ -113,6 +113,7 @@ export class ServerConnection {
   /** A header block being continued: its stream, its parts, and whether it ends the stream. */
   private continuing: { id: number; parts: Buffer[]; size: number; end: boolean } | undefined;
   private output: Buffer[] = [];
+  private afterFlush: (() => void)[] = [];
   private flushQueued = false;
 
   constructor(
@@ -403,14 +404,29 @@ export class ServerConnection {
     }
   }
 
+  /** Runs `callback` once everything queued so far has been written to the socket. */
+  afterWrite(callback: () => void) {
+    this.afterFlush.push(callback);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(() => this.flush());
+    }
+  }
+
   private flush() {
     this.flushQueued = false;
+    const callbacks = this.afterFlush;
+    this.afterFlush = [];
+    const done = () => {
+      for (const callback of callbacks) callback();
+    };
     if (this.output.length === 0 || this.socket.destroyed) {
       this.output = [];
+      done();
       return;
     }
     const out = this.output.length === 1 ? (this.output[0] as Buffer) : Buffer.concat(this.output);
     this.output = [];
-    this.socket.write(out);
+    this.socket.write(out, callbacks.length > 0 ? done : undefined);
   }
 }

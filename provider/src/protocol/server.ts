@@ -3,12 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { createServerCertificate } from './certificate.js';
 import { type Diagnostic, error, hasError, toProtoDiagnostic } from './diagnostics.js';
 import type { ClientCapabilities, ObjectValue, Provider, Resource } from './framework.js';
-import { createGrpcServer, type UnaryHandler } from './grpc.js';
+import { createGrpcServer, type UnaryHandler, type UnaryRoute } from './grpc.js';
 import {
   BROKER_START_STREAM,
   CONTROLLER_SHUTDOWN,
   HEALTH_CHECK,
-  type Method,
   PROVIDER_METHODS,
 } from './messages.js';
 import { blockType, type SchemaSpec, toProtoSchema, writeOnlyAttributes } from './schema.js';
@@ -346,7 +345,7 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
     StopProvider: rpc('StopProvider', 'error', () => ({ Error: '' })),
   };
 
-  const unary = new Map<string, { method: Method; handler: UnaryHandler }>();
+  const unary = new Map<string, UnaryRoute>();
   for (const [name, method] of PROVIDER_METHODS) {
     const handler = handlers[name];
     if (handler) unary.set(method.path, { method, handler });
@@ -355,10 +354,13 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
   unary.set(CONTROLLER_SHUTDOWN.path, {
     method: CONTROLLER_SHUTDOWN,
     handler: async () => {
-      // Answer first; the client waits for the answer, then for us to exit.
-      setTimeout(() => process.exit(0), 20);
+      // Should the answer never get written (a stuck socket), leave all the same.
+      setTimeout(() => process.exit(0), 500).unref();
       return {};
     },
+    // The client waits for the answer and then for us to exit: as soon as the answer is out.
+    // Terraform stops a provider three or four times per command, and it waits each time.
+    afterAnswer: () => process.exit(0),
   });
 
   const clientCert = process.env.PLUGIN_CLIENT_CERT;
