@@ -4,12 +4,7 @@ import { createServerCertificate } from './certificate.js';
 import { type Diagnostic, error, hasError, toProtoDiagnostic } from './diagnostics.js';
 import type { ClientCapabilities, ObjectValue, Provider, Resource } from './framework.js';
 import { createGrpcServer, type UnaryHandler, type UnaryRoute } from './grpc.js';
-import {
-  BROKER_START_STREAM,
-  CONTROLLER_SHUTDOWN,
-  HEALTH_CHECK,
-  PROVIDER_METHODS,
-} from './messages.js';
+import { BROKER_START_STREAM, CONTROLLER_SHUTDOWN, HEALTH_CHECK, PROVIDER_METHODS } from './messages.js';
 import { blockType, type SchemaSpec, toProtoSchema, writeOnlyAttributes } from './schema.js';
 import {
   type CtyType,
