@@ -26,14 +26,19 @@ export interface GrpcServerOptions {
   /** Paths of streams to accept and hold open until the client ends them. */
   heldStreams: ReadonlySet<string>;
   onError: (path: string, err: unknown) => void;
+  /** Requests larger than this get RESOURCE_EXHAUSTED; MAX_REQUEST_BYTES unless said. */
+  maxRequestBytes?: number;
 }
 
 const GRPC_OK = '0';
 const GRPC_INTERNAL = '13';
 const GRPC_UNIMPLEMENTED = '12';
 const GRPC_RESOURCE_EXHAUSTED = '8';
-/** gRPC's usual bound on a received message; Terraform's requests are far smaller. */
-export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/**
+ * The largest request accepted: what Go providers accept (terraform-plugin-go's 256 MiB), since a
+ * plan or apply carries config, prior and planned state together.
+ */
+export const MAX_REQUEST_BYTES = 256 * 1024 * 1024;
 
 /** A gRPC message frame: 1 byte compressed flag, 4 bytes big-endian length, the message. */
 function frame(message: Buffer): Buffer {
@@ -44,11 +49,13 @@ function frame(message: Buffer): Buffer {
   return framed;
 }
 
+/** The one message of a unary request; its length prefix must account for every byte. */
 function unframe(data: Buffer): Buffer {
-  if (data.length < 5) return Buffer.alloc(0);
+  if (data.length < 5) throw new Error('a unary request without a message');
   if (data.readUInt8(0) !== 0) throw new Error('compressed gRPC messages are not supported');
   const len = data.readUInt32BE(1);
-  return data.subarray(5, 5 + len);
+  if (5 + len !== data.length) throw new Error('the message length does not match the request body');
+  return data.subarray(5);
 }
 
 // The answers' header blocks never change but for the status: encoded once.
@@ -80,6 +87,7 @@ interface Call {
 }
 
 export function createGrpcServer(options: GrpcServerOptions): net.Server {
+  const maxRequestBytes = options.maxRequestBytes ?? MAX_REQUEST_BYTES;
   const handler = {
     headers(stream: ServerStream, fields: readonly (readonly [string, string])[]) {
       let path = '';
@@ -98,10 +106,10 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
       const call = stream.state as Call;
       if (call.held || call.refused || !options.unary.has(call.path)) return;
       call.size += chunk.length;
-      if (call.size > MAX_REQUEST_BYTES + 5) {
+      if (call.size > maxRequestBytes + 5) {
         call.refused = true;
         call.chunks = [];
-        trailersOnly(stream, GRPC_RESOURCE_EXHAUSTED, `request larger than ${MAX_REQUEST_BYTES} bytes`);
+        trailersOnly(stream, GRPC_RESOURCE_EXHAUSTED, `request larger than ${maxRequestBytes} bytes`);
         return;
       }
       call.chunks.push(chunk);
@@ -129,8 +137,7 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
           if (!stream.open) return;
           const body = frame(encode(route.method.response, response));
           stream.respond(RESPONSE_HEADERS);
-          stream.finish(body, OK_TRAILERS);
-          if (route.afterAnswer) stream.connection.afterWrite(route.afterAnswer);
+          stream.finish(body, OK_TRAILERS, route.afterAnswer);
         })
         .catch((err: unknown) => {
           options.onError(call.path, err);

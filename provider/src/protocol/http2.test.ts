@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createServerCertificate } from './certificate.js';
 import { createGrpcServer, MAX_REQUEST_BYTES } from './grpc.js';
 import { encodeHeaders, HpackDecoder, HpackError, huffmanDecode } from './hpack.js';
-import { ServerConnection, type ServerStream } from './http2.js';
+import { MAX_CONCURRENT_STREAMS, ServerConnection, type ServerStream } from './http2.js';
 import { HEALTH_CHECK } from './messages.js';
 import { decode, encode } from './protobuf.js';
 
@@ -213,13 +213,16 @@ describe('gRPC server', () => {
           ],
         ]),
         heldStreams: new Set(),
-        onError: (_path, err) => {
-          throw err;
-        },
+        onError: () => {},
+        maxRequestBytes: 1024,
       }),
     );
     const session = http2.connect(url);
     try {
+      // Terraform-sized requests are accepted: what Go providers take (256 MiB).
+      expect(MAX_REQUEST_BYTES).toBe(256 * 1024 * 1024);
+      await new Promise((ok) => session.once('remoteSettings', ok));
+      expect(session.remoteSettings.maxConcurrentStreams).toBe(MAX_CONCURRENT_STREAMS);
       const ok = await grpcCall(
         session,
         HEALTH_CHECK.path,
@@ -230,8 +233,17 @@ describe('gRPC server', () => {
       expect(decode(HEALTH_CHECK.response, ok.body.subarray(5))).toEqual({ status: 1 });
       expect(seen).toEqual([{ service: 'plugin' }]);
 
-      const huge = await grpcCall(session, HEALTH_CHECK.path, Buffer.alloc(MAX_REQUEST_BYTES + 1));
+      const huge = await grpcCall(session, HEALTH_CHECK.path, Buffer.alloc(2048));
       expect(huge.headers['grpc-status']).toBe('8');
+      // A length prefix that does not match the body is refused, not decoded from what came.
+      const framed = Buffer.alloc(5 + 10);
+      framed.writeUInt32BE(20, 1);
+      const truncated = await call(
+        session,
+        { ':path': HEALTH_CHECK.path, 'content-type': 'application/grpc' },
+        framed,
+      );
+      expect(truncated.headers['grpc-status']).toBe('13');
       expect(seen).toHaveLength(1);
 
       const unknown = await grpcCall(session, '/no.Such/Method', Buffer.alloc(0));

@@ -30,12 +30,14 @@ const END_HEADERS = 0x4;
 const PADDED = 0x8;
 const PRIORITY = 0x20;
 
+const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
 const SETTINGS_MAX_FRAME_SIZE = 0x5;
 
 const PROTOCOL_ERROR = 0x1;
 const FLOW_CONTROL_ERROR = 0x3;
 const FRAME_SIZE_ERROR = 0x6;
+const REFUSED_STREAM = 0x7;
 const COMPRESSION_ERROR = 0x9;
 
 const MAX_WINDOW = 2 ** 31 - 1;
@@ -44,6 +46,10 @@ const DEFAULT_WINDOW = 65_535;
 const MAX_FRAME = 16_384;
 /** A bound on one request's header block: gRPC's are a few hundred bytes. */
 const MAX_HEADER_BLOCK = 64 * 1024;
+/** Streams a client may have open at once (Terraform's default parallelism is 10). */
+export const MAX_CONCURRENT_STREAMS = 128;
+/** CONTINUATION frames per header block: an empty one would otherwise cost nothing to repeat. */
+const MAX_CONTINUATIONS = 64;
 /** The connection receive window is topped up once this much has been consumed. */
 const WINDOW_TOP_UP = 1 << 24;
 
@@ -72,6 +78,8 @@ export class ServerStream {
   localEnded = false;
   pendingData: Buffer | undefined;
   pendingTrailers: Buffer | undefined;
+  /** Runs once the trailers have been written to the socket. */
+  afterTrailers: (() => void) | undefined;
 
   constructor(
     readonly connection: ServerConnection,
@@ -89,10 +97,14 @@ export class ServerStream {
     this.connection.sendHeaders(this, block, end);
   }
 
-  /** Message bytes, then the trailers that end the stream; sent as flow control allows. */
-  finish(data: Buffer | undefined, trailers: Buffer): void {
+  /**
+   * Message bytes, then the trailers that end the stream; sent as flow control allows.
+   * `written` runs once the trailers are out, not merely queued.
+   */
+  finish(data: Buffer | undefined, trailers: Buffer, written?: () => void): void {
     this.pendingData = data && data.length > 0 ? data : undefined;
     this.pendingTrailers = trailers;
+    this.afterTrailers = written;
     this.connection.flushStream(this);
   }
 }
@@ -123,9 +135,11 @@ export class ServerConnection {
   ) {
     // Our settings: stream windows as large as allowed, so requests never wait on us; then the
     // connection window likewise (it can only be raised by WINDOW_UPDATE).
-    const settings = Buffer.alloc(6);
+    const settings = Buffer.alloc(12);
     settings.writeUInt16BE(SETTINGS_INITIAL_WINDOW_SIZE, 0);
     settings.writeUInt32BE(MAX_WINDOW, 2);
+    settings.writeUInt16BE(SETTINGS_MAX_CONCURRENT_STREAMS, 6);
+    settings.writeUInt32BE(MAX_CONCURRENT_STREAMS, 8);
     this.frame(SETTINGS, 0, 0, settings);
     this.windowUpdate(0, MAX_WINDOW - DEFAULT_WINDOW);
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
@@ -244,7 +258,9 @@ export class ServerConnection {
     if (!c || c.id !== id) throw new Http2ProtocolError('CONTINUATION without a header block to continue');
     c.parts.push(Buffer.from(payload));
     c.size += payload.length;
-    if (c.size > MAX_HEADER_BLOCK) throw new Http2ProtocolError('header block too large');
+    if (c.size > MAX_HEADER_BLOCK || c.parts.length > MAX_CONTINUATIONS) {
+      throw new Http2ProtocolError('header block too large');
+    }
     if (flags & END_HEADERS) {
       this.continuing = undefined;
       this.headerBlock(id, Buffer.concat(c.parts), c.end);
@@ -267,6 +283,13 @@ export class ServerConnection {
     }
     if (id <= this.lastStreamId) return; // a stream already closed
     this.lastStreamId = id;
+    if (this.streams.size >= MAX_CONCURRENT_STREAMS) {
+      // Over what we advertised: refused, which tells the client it may simply try again.
+      const code = Buffer.alloc(4);
+      code.writeUInt32BE(REFUSED_STREAM, 0);
+      this.frame(RST_STREAM, 0, id, code);
+      return;
+    }
     const stream = new ServerStream(this, id);
     this.streams.set(id, stream);
     this.handler.headers(stream, fields);
@@ -289,6 +312,8 @@ export class ServerConnection {
   }
 
   private remoteEnd(stream: ServerStream) {
+    // A stream ends once: a second END_STREAM must not run its call again.
+    if (stream.remoteEnded) return;
     stream.remoteEnded = true;
     this.handler.end?.(stream);
     if (stream.localEnded) this.close(stream.id);
@@ -368,6 +393,7 @@ export class ServerConnection {
     if (trailers) {
       stream.pendingTrailers = undefined;
       this.frame(HEADERS, END_HEADERS | END_STREAM, stream.id, trailers);
+      if (stream.afterTrailers) this.afterWrite(stream.afterTrailers);
       this.localEnd(stream);
     }
   }
