@@ -188,6 +188,135 @@ describe('HTTP/2 server', () => {
   });
 });
 
+/** A client that writes frames by hand, for what node's client never sends. */
+class RawClient {
+  private input = Buffer.alloc(0);
+  private waiters: (() => void)[] = [];
+  readonly frames: { type: number; flags: number; id: number; payload: Buffer }[] = [];
+
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.input = Buffer.concat([this.input, chunk]);
+      while (this.input.length >= 9) {
+        const length = this.input.readUIntBE(0, 3);
+        if (this.input.length < 9 + length) break;
+        this.frames.push({
+          type: this.input[3]!,
+          flags: this.input[4]!,
+          id: this.input.readUInt32BE(5) & 0x7fffffff,
+          payload: this.input.subarray(9, 9 + length),
+        });
+        this.input = this.input.subarray(9 + length);
+      }
+      for (const w of this.waiters.splice(0)) w();
+    });
+    socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+  }
+
+  send(type: number, flags: number, id: number, payload: Buffer = Buffer.alloc(0)) {
+    const head = Buffer.alloc(9);
+    head.writeUIntBE(payload.length, 0, 3);
+    head[3] = type;
+    head[4] = flags;
+    head.writeUInt32BE(id, 5);
+    this.socket.write(Buffer.concat([head, payload]));
+  }
+
+  /** Waits until a frame matching `match` has arrived. */
+  async until(match: (f: RawClient['frames'][number]) => boolean) {
+    while (!this.frames.some(match)) await new Promise<void>((ok) => this.waiters.push(ok));
+  }
+
+  on(id: number) {
+    return this.frames.filter((f) => f.id === id);
+  }
+}
+
+describe('HTTP/2 server, frame by frame', () => {
+  it('reads padded, prioritised and continued header blocks, keeps to a small stream window, and drops reset streams', async () => {
+    const ended: number[] = [];
+    const answer = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz');
+    const url = await listen(
+      net.createServer((socket) => {
+        new ServerConnection(
+          socket,
+          {
+            headers(stream, fields) {
+              stream.state = fields;
+            },
+            end(stream) {
+              ended.push(stream.id);
+              stream.respond(encodeHeaders([[':status', '200']]));
+              stream.finish(answer, encodeHeaders([['grpc-status', '0']]));
+            },
+          },
+          (err) => {
+            throw err;
+          },
+        );
+      }),
+    );
+    const { port } = new URL(url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    const client = new RawClient(socket);
+    try {
+      // A stream window of 10 bytes: answers must wait for WINDOW_UPDATE.
+      const settings = Buffer.alloc(6);
+      settings.writeUInt16BE(0x4, 0);
+      settings.writeUInt32BE(10, 2);
+      client.send(4, 0, 0, settings);
+
+      const block = encodeHeaders([
+        [':method', 'POST'],
+        [':path', '/svc/Method'],
+        ['content-type', 'application/grpc'],
+      ]);
+      // HEADERS with 3 bytes of padding and priority fields, END_STREAM but not END_HEADERS;
+      // the rest of the block in a CONTINUATION.
+      const first = Buffer.concat([
+        Buffer.from([3]),
+        Buffer.from([0, 0, 0, 0, 16]),
+        block.subarray(0, 4),
+        Buffer.alloc(3),
+      ]);
+      client.send(1, 0x1 | 0x8 | 0x20, 1, first);
+      client.send(9, 0x4, 1, block.subarray(4));
+      await client.until((f) => f.id === 1 && f.type === 0);
+      expect(ended).toEqual([1]);
+      const data = () =>
+        Buffer.concat(
+          client
+            .on(1)
+            .filter((f) => f.type === 0)
+            .map((f) => f.payload),
+        );
+      expect(data().toString()).toBe('0123456789');
+      expect(client.on(1).some((f) => f.type === 1 && f.flags & 0x1)).toBe(false);
+
+      // More window: the rest, then the trailers that end the stream.
+      const more = Buffer.alloc(4);
+      more.writeUInt32BE(100, 0);
+      client.send(8, 0, 1, more);
+      await client.until((f) => f.id === 1 && f.type === 1 && (f.flags & 0x1) === 1);
+      expect(data().equals(answer)).toBe(true);
+
+      // A stream reset before it ends is dropped: its call never runs.
+      client.send(1, 0x4, 3, block);
+      const cancel = Buffer.alloc(4);
+      cancel.writeUInt32BE(0x8, 0);
+      client.send(3, 0, 3, cancel);
+      client.send(0, 0x1, 3, Buffer.alloc(0));
+      // A PING answered after them shows they were processed.
+      client.send(6, 0, 0, Buffer.from('12345678'));
+      await client.until((f) => f.type === 6 && (f.flags & 0x1) === 1);
+      expect(ended).toEqual([1]);
+      expect(client.on(3)).toEqual([]);
+    } finally {
+      socket.destroy();
+    }
+  });
+});
+
 describe('gRPC server', () => {
   const grpcCall = (session: http2.ClientHttp2Session, path: string, message: Buffer) => {
     const framed = Buffer.alloc(5 + message.length);
