@@ -1,8 +1,8 @@
 /**
  * One benchmark server process, so autocannon (in the parent) does not share its event loop: the
  * real service, on SQLite in a temp data folder or on the PostgreSQL database in BENCH_DATABASE_URL,
- * and with BENCH_BARE=1 also a bare Fastify baseline (and the diagnostic below). Instances on one database must share the
- * master key: BENCH_MASTER_KEY (a random one otherwise). Prints one JSON line with the URLs and a
+ * and with BENCH_BARE=1 also a bare Fastify baseline (and the diagnostic below). Instances on one
+ * database must share the master key: BENCH_MASTER_KEY (a random one otherwise). Prints one JSON line with the URLs and a
  * token, then serves until killed.
  */
 import { randomBytes } from 'node:crypto';
@@ -54,9 +54,10 @@ const { token } = await createUserToken(service.storage, 'bench');
  */
 let memoUrl: string | undefined;
 let memoToken: string | undefined;
-const memoDir = mkdtempSync(join(tmpdir(), 'rigbox-bench-memo-'));
+const memoDir =
+  process.env.BENCH_BARE === '1' ? mkdtempSync(join(tmpdir(), 'rigbox-bench-memo-')) : undefined;
 const memo =
-  process.env.BENCH_BARE === '1'
+  memoDir !== undefined
     ? await createService({
         dataDir: memoDir,
         env: { RIGBOX_MASTER_KEY: randomBytes(32).toString('hex') },
@@ -84,6 +85,6 @@ process.on('SIGTERM', async () => {
   await service.close();
   await memo?.close();
   rmSync(dataDir, { recursive: true, force: true });
-  rmSync(memoDir, { recursive: true, force: true });
+  if (memoDir) rmSync(memoDir, { recursive: true, force: true });
   process.exit(0);
 });

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createServerCertificate } from './certificate.js';
+import { certificateDer, createServerCertificate } from './certificate.js';
 
 describe('AutoMTLS server certificate', () => {
   it('is a valid self-signed ECDSA certificate for localhost that Node parses and verifies', () => {
@@ -20,5 +20,11 @@ describe('AutoMTLS server certificate', () => {
 
   it('is fresh every time', () => {
     expect(createServerCertificate().der.equals(createServerCertificate().der)).toBe(false);
+  });
+
+  it('reads back the DER of a PEM certificate, and refuses text without one', () => {
+    const cert = createServerCertificate();
+    expect(certificateDer(`some text\n${cert.certPem}`).equals(cert.der)).toBe(true);
+    expect(() => certificateDer('not a certificate')).toThrow(/no PEM certificate/);
   });
 });

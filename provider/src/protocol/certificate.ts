@@ -120,3 +120,10 @@ export function createServerCertificate(now = new Date()): ServerCertificate {
     der,
   };
 }
+
+/** The DER bytes of a PEM certificate (the first one in the text), as go-plugin passes its own. */
+export function certificateDer(pem: string): Buffer {
+  const body = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem)?.[1];
+  if (!body) throw new Error('PLUGIN_CLIENT_CERT holds no PEM certificate');
+  return Buffer.from(body.replace(/\s+/g, ''), 'base64');
+}

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { certificateDer } from './certificate.js';
 import { encodeHeaders } from './hpack.js';
 import { ServerConnection, type ServerStream } from './http2.js';
 import type { Method } from './messages.js';
@@ -154,7 +155,7 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
   // OpenSSL as a CA instead (`ca: [cert]`, as before), it was no stricter, and Node first built a
   // store of its ~140 bundled root certificates for it: 30 ms of every provider start. An empty
   // `ca` builds no store.
-  const clientCert = pemToDer(options.tls.clientCertPem);
+  const clientCert = certificateDer(options.tls.clientCertPem);
   return tls.createServer(
     {
       cert: options.tls.certPem,
@@ -178,11 +179,4 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
       onConnection(socket);
     },
   );
-}
-
-/** The DER bytes of a PEM certificate (the first one in the text). */
-function pemToDer(pem: string): Buffer {
-  const body = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem)?.[1];
-  if (!body) throw new Error('PLUGIN_CLIENT_CERT holds no PEM certificate');
-  return Buffer.from(body.replace(/\s+/g, ''), 'base64');
 }
