@@ -33,6 +33,14 @@ function killAllOnExit(): void {
   });
 }
 
+/** Kills `child` when this process exits, should nothing have stopped it before. */
+export function killOnExit(child: ChildProcess): void {
+  killAllOnExit();
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  child.once('error', () => running.delete(child));
+}
+
 /** A scratch directory to delete when the engine stops, or at the latest when the process exits. */
 export function trackScratchDir(dir: string): () => void {
   killAllOnExit();

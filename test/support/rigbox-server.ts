@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { killOnExit } from '../engines/engine-process.js';
 import { runCommand } from './process.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
@@ -43,6 +44,8 @@ export class RigboxServer {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    // A script that dies before dispose() must not leave the server running.
+    killOnExit(child);
     // A restart appends to the same output; only this start's lines announce its address.
     const from = this.output.length;
     const collect = (b: Buffer) => {
