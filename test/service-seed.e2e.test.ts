@@ -66,6 +66,18 @@ describe('the seed docs, against a running service', () => {
     expect(rigbox(['frobnicate'], server.allEnv).status).not.toBe(0);
   });
 
+  it('serve refuses an upstream base URL it cannot use, at start, without quoting it', () => {
+    const res = rigbox(['serve', '--port', '0'], {
+      ...server.allEnv,
+      RIGBOX_UPSTREAM_OPENAI: 'ftp://user:hunter2secret@example.com',
+    });
+    expect(res.status).not.toBe(0);
+    expect(res.stderr.trim()).toBe(
+      'rigbox: error: RIGBOX_UPSTREAM_OPENAI must be an http:// or https:// URL',
+    );
+    expect(res.stderr).not.toContain('hunter2secret');
+  });
+
   it('Set BYOK Mode (OpenAI)', async () => {
     ws = (await api('POST', '/api/workspaces', { name: 'seed' })).body.id;
     const res = await api('PUT', `/api/workspaces/${ws}/ai-config`, {

@@ -13,6 +13,9 @@ export function rigbox(args: string[], env: NodeJS.ProcessEnv) {
   const res = spawnSync(process.execPath, [RIGBOX_BIN, ...args], {
     env: { ...process.env, ...env },
     encoding: 'utf8',
+    // A command that should have ended (a `serve` that ought to refuse its settings) fails the
+    // test instead of blocking it: spawnSync would otherwise wait for ever.
+    timeout: 60_000,
   });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }

@@ -4,6 +4,7 @@ import { createUserToken, USER_NAME_PATTERN } from '../auth/tokens.js';
 import { Envelopes } from '../crypto/envelope.js';
 import { KeyringError, loadKeyring } from '../crypto/keyring.js';
 import { rewrapAll } from '../crypto/rotate.js';
+import { UpstreamConfigError } from '../gateway/upstreams.js';
 import { createLogger } from '../logging/logger.js';
 import { createService } from '../service.js';
 import { openStorage } from '../storage/open.js';
@@ -166,7 +167,11 @@ export async function main(argv: string[]): Promise<void> {
     throw new CliError(`unknown command: ${[a, b].filter(Boolean).join(' ')}\n${USAGE}`);
   } catch (err) {
     // Our own errors are written for the user; anything else is reported by its message alone.
-    const known = err instanceof CliError || err instanceof KeyringError || err instanceof ExecError;
+    const known =
+      err instanceof CliError ||
+      err instanceof KeyringError ||
+      err instanceof ExecError ||
+      err instanceof UpstreamConfigError;
     const message = known ? (err as Error).message : `unexpected failure: ${(err as Error).message}`;
     say(`rigbox: error: ${message}`);
     process.exitCode = 1;

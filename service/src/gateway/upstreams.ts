@@ -29,11 +29,28 @@ const header = (h: Record<string, string | string[] | undefined>, name: string) 
 const bearer = (h: Record<string, string | string[] | undefined>) =>
   /^Bearer\s+(\S+)$/i.exec(header(h, 'authorization') ?? '')?.[1];
 
+/** A base URL setting the gateway cannot use; found at start, not on the first call. */
+export class UpstreamConfigError extends Error {}
+
+/** The variable's value as an http(s) URL; the value is not quoted back (it may hold credentials). */
+function baseUrl(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {}
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new UpstreamConfigError(`${name} must be an http:// or https:// URL`);
+  }
+  return value;
+}
+
 export function loadUpstreams(env: NodeJS.ProcessEnv): Map<string, Upstream> {
   const list: Upstream[] = [
     {
       provider: 'openai',
-      baseUrl: env.RIGBOX_UPSTREAM_OPENAI ?? 'https://api.openai.com',
+      baseUrl: baseUrl(env, 'RIGBOX_UPSTREAM_OPENAI', 'https://api.openai.com'),
       platformKey: env.RIGBOX_PLATFORM_KEY_OPENAI,
       callerKey: (h) => bearer(h),
       authorize: (h, key) => {
@@ -44,7 +61,7 @@ export function loadUpstreams(env: NodeJS.ProcessEnv): Map<string, Upstream> {
     },
     {
       provider: 'anthropic',
-      baseUrl: env.RIGBOX_UPSTREAM_ANTHROPIC ?? 'https://api.anthropic.com',
+      baseUrl: baseUrl(env, 'RIGBOX_UPSTREAM_ANTHROPIC', 'https://api.anthropic.com'),
       platformKey: env.RIGBOX_PLATFORM_KEY_ANTHROPIC,
       callerKey: (h) => header(h, 'x-api-key') ?? bearer(h),
       authorize: (h, key) => {
@@ -56,7 +73,7 @@ export function loadUpstreams(env: NodeJS.ProcessEnv): Map<string, Upstream> {
     },
     {
       provider: 'google',
-      baseUrl: env.RIGBOX_UPSTREAM_GOOGLE ?? 'https://generativelanguage.googleapis.com',
+      baseUrl: baseUrl(env, 'RIGBOX_UPSTREAM_GOOGLE', 'https://generativelanguage.googleapis.com'),
       platformKey: env.RIGBOX_PLATFORM_KEY_GOOGLE,
       // Google's SDKs send the key as x-goog-api-key, older callers as ?key=.
       callerKey: (h, q) => header(h, 'x-goog-api-key') ?? q.get('key') ?? undefined,
