@@ -4,7 +4,7 @@ import { certificateDer } from './certificate.js';
 import { encodeHeaders } from './hpack.js';
 import { ServerConnection, type ServerStream } from './http2.js';
 import type { Method } from './messages.js';
-import { decode, encode } from './protobuf.js';
+import { decode, encodeAfter, type MessageType } from './protobuf.js';
 
 /**
  * gRPC over HTTP/2, the subset a plugin server needs: unary calls, one bidirectional stream that
@@ -42,12 +42,12 @@ const GRPC_RESOURCE_EXHAUSTED = '8';
 export const MAX_REQUEST_BYTES = 256 * 1024 * 1024;
 
 /** A gRPC message frame: 1 byte compressed flag, 4 bytes big-endian length, the message. */
-function frame(message: Buffer): Buffer {
-  const framed = Buffer.allocUnsafe(5 + message.length);
-  framed[0] = 0;
-  framed.writeUInt32BE(message.length, 1);
-  message.copy(framed, 5);
-  return framed;
+/** A gRPC message: uncompressed flag, 4-byte length, then the message, written after the header. */
+function framed(type: MessageType, value: Record<string, unknown>): Buffer {
+  const out = encodeAfter(5, type, value);
+  out[0] = 0;
+  out.writeUInt32BE(out.length - 5, 1);
+  return out;
 }
 
 /** The one message of a unary request; its length prefix must account for every byte. */
@@ -136,7 +136,7 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
         .handler(request)
         .then((response) => {
           if (!stream.open) return;
-          const body = frame(encode(route.method.response, response));
+          const body = framed(route.method.response, response);
           stream.respond(RESPONSE_HEADERS);
           stream.finish(body, OK_TRAILERS, route.afterAnswer);
         })

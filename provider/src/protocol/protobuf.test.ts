@@ -73,6 +73,47 @@ describe('protobuf codec', () => {
     }
   });
 
+  it('writes nested messages whose length takes one, two and three varint bytes', () => {
+    // A diagnostic nested in a response: the diagnostic's length decides how far its bytes move up.
+    const method = PROVIDER_METHODS.get('ValidateResourceConfig')!;
+    for (const size of [0, 100, 127, 128, 300, 16_383, 16_384, 70_000]) {
+      const summary = 'é'.repeat(size >> 1) + 'x'.repeat(size & 1); // two bytes per é in UTF-8
+      const bytes = encode(method.response, {
+        diagnostics: [
+          { severity: 1, summary },
+          { severity: 2, summary: 'after' },
+        ],
+      });
+      const inner = encode(Diagnostic, { severity: 1, summary });
+      const varint = (n: number) => {
+        const out: number[] = [];
+        for (; n >= 0x80; n >>>= 7) out.push((n & 0x7f) | 0x80);
+        return [...out, n];
+      };
+      const second = encode(Diagnostic, { severity: 2, summary: 'after' });
+      const expected = Buffer.concat([
+        Buffer.from([0x0a, ...varint(inner.length)]),
+        inner,
+        Buffer.from([0x0a, ...varint(second.length)]),
+        second,
+      ]);
+      expect(bytes.equals(expected)).toBe(true);
+      const back = decode(method.response, bytes).diagnostics as { severity: number; summary: string }[];
+      expect(back.map((d) => [d.severity, d.summary])).toEqual([
+        [1, summary],
+        [2, 'after'],
+      ]);
+    }
+  });
+
+  it('reads enum and bool varints of any width without BigInt, as protobuf does (low 32 bits)', () => {
+    // severity (enum) = -1, sign-extended to ten bytes as Go writes negative enums
+    expect(decode(Diagnostic, Buffer.from('08ffffffffffffffffff01', 'hex')).severity).toBe(-1);
+    // an unknown varint field of ten bytes is skipped
+    expect(decode(Diagnostic, Buffer.from('78ffffffffffffffffff010801', 'hex')).severity).toBe(1);
+    expect(() => decode(Diagnostic, Buffer.from('08ffffffffffffffffffff01', 'hex'))).toThrow(/too long/);
+  });
+
   it('refuses truncated input', () => {
     expect(() => decode(Diagnostic, Buffer.from('1205ab', 'hex'))).toThrow(/truncated/);
   });

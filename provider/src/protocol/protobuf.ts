@@ -37,67 +37,114 @@ const WIRE_I32 = 5;
 
 // --- encoding ---
 
+/**
+ * Writes a whole message into one growing buffer. A nested message reserves one byte for its
+ * length, is written in place, and is moved up only when its length needs more bytes: no buffer
+ * per field and no copy per nesting level (a plan carries config, prior and planned state, each
+ * a nested message, for every resource).
+ */
 class Writer {
-  private chunks: Buffer[] = [];
-  private size = 0;
+  private buf: Buffer;
+  pos: number;
+
+  /** `offset` leaves room before the message, for a frame header the caller fills in. */
+  constructor(offset = 0) {
+    this.buf = Buffer.allocUnsafe(Math.max(256, offset));
+    this.pos = offset;
+  }
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
 
   varint(value: number | bigint): void {
     // Keys, lengths and small non-negative numbers (nearly all of them) without BigInt.
     if (typeof value === 'number' && value >= 0 && value <= 0x7fffffff && Number.isInteger(value)) {
-      const bytes: number[] = [];
+      this.room(5);
       let n = value;
       while (n >= 0x80) {
-        bytes.push((n & 0x7f) | 0x80);
+        this.buf[this.pos++] = (n & 0x7f) | 0x80;
         n >>>= 7;
       }
-      bytes.push(n);
-      this.push(Buffer.from(bytes));
+      this.buf[this.pos++] = n;
       return;
     }
+    this.room(10);
     let v = BigInt.asUintN(64, BigInt(value));
-    const bytes: number[] = [];
     while (v >= 0x80n) {
-      bytes.push(Number(v & 0x7fn) | 0x80);
+      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
       v >>= 7n;
     }
-    bytes.push(Number(v));
-    this.push(Buffer.from(bytes));
+    this.buf[this.pos++] = Number(v);
   }
 
   tag(no: number, wire: number): void {
     this.varint((no << 3) | wire);
   }
 
-  bytes(b: Buffer): void {
+  bytes(b: Uint8Array): void {
     this.varint(b.length);
-    this.push(b);
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
   }
 
-  push(b: Buffer): void {
-    this.chunks.push(b);
-    this.size += b.length;
+  string(s: string): void {
+    const length = Buffer.byteLength(s, 'utf8');
+    this.varint(length);
+    this.room(length);
+    this.pos += this.buf.write(s, this.pos, length, 'utf8');
+  }
+
+  /** Starts a length-delimited field whose length is known only once it is written. */
+  openLength(): number {
+    this.room(1);
+    return this.pos++;
+  }
+
+  closeLength(at: number): void {
+    const length = this.pos - at - 1;
+    let extra = 0;
+    for (let n = length; n >= 0x80; n >>>= 7) extra++;
+    if (extra > 0) {
+      this.room(extra);
+      this.buf.copyWithin(at + 1 + extra, at + 1, this.pos);
+      this.pos += extra;
+    }
+    let n = length;
+    let i = at;
+    while (n >= 0x80) {
+      this.buf[i++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    this.buf[i] = n;
   }
 
   finish(): Buffer {
-    return Buffer.concat(this.chunks, this.size);
+    return this.buf.subarray(0, this.pos);
   }
 }
 
 function encodeValue(w: Writer, no: number, type: FieldType, value: unknown): void {
   if (isMessage(type)) {
     w.tag(no, WIRE_LEN);
-    w.bytes(encode(type, value as Record<string, unknown>));
+    const at = w.openLength();
+    encodeFields(w, type, value as Record<string, unknown>);
+    w.closeLength(at);
     return;
   }
   if (isMap(type)) throw new Error('maps are encoded by their field');
   switch (type) {
     case 'string':
       w.tag(no, WIRE_LEN);
-      w.bytes(Buffer.from(String(value), 'utf8'));
+      w.string(String(value));
       return;
     case 'bytes':
       w.tag(no, WIRE_LEN);
-      w.bytes(Buffer.isBuffer(value) ? value : Buffer.from(value as Uint8Array));
+      w.bytes(value as Uint8Array);
       return;
     case 'bool':
       w.tag(no, WIRE_VARINT);
@@ -119,20 +166,19 @@ function isDefault(type: FieldType, value: unknown): boolean {
   return value === 0;
 }
 
-export function encode(type: MessageType, value: Record<string, unknown> | null | undefined): Buffer {
-  const w = new Writer();
-  if (!value) return w.finish();
+function encodeFields(w: Writer, type: MessageType, value: Record<string, unknown> | null | undefined): void {
+  if (!value) return;
   for (const f of type.fields) {
     const v = value[f.name];
     if (v === undefined || v === null) continue;
     if (isMap(f.type)) {
       const [kt, vt] = f.type.map;
       for (const [k, item] of Object.entries(v as Record<string, unknown>)) {
-        const entry = new Writer();
-        encodeValue(entry, 1, kt, k);
-        encodeValue(entry, 2, vt, item);
         w.tag(f.no, WIRE_LEN);
-        w.bytes(entry.finish());
+        const at = w.openLength();
+        encodeValue(w, 1, kt, k);
+        encodeValue(w, 2, vt, item);
+        w.closeLength(at);
       }
     } else if (f.repeated) {
       for (const item of v as unknown[]) encodeValue(w, f.no, f.type, item);
@@ -140,6 +186,25 @@ export function encode(type: MessageType, value: Record<string, unknown> | null 
       encodeValue(w, f.no, f.type, v);
     }
   }
+}
+
+export function encode(type: MessageType, value: Record<string, unknown> | null | undefined): Buffer {
+  const w = new Writer();
+  encodeFields(w, type, value);
+  return w.finish();
+}
+
+/**
+ * A message with `prefix` bytes left free before it, for a framing header (gRPC's five bytes):
+ * the caller writes the header into the same buffer instead of copying the message behind it.
+ */
+export function encodeAfter(
+  prefix: number,
+  type: MessageType,
+  value: Record<string, unknown> | null | undefined,
+): Buffer {
+  const w = new Writer(prefix);
+  encodeFields(w, type, value);
   return w.finish();
 }
 
@@ -164,6 +229,21 @@ class Reader {
       shift += 7n;
       if (shift > 63n) throw new Error('varint too long');
     }
+  }
+
+  /**
+   * A 32-bit varint (bool, enum, uint32): the low 32 bits, as protobuf reads them, without
+   * BigInt. Negative enum values arrive sign-extended to ten bytes.
+   */
+  varint32(): number {
+    let result = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.buf.length) throw new Error('truncated varint');
+      const b = this.buf[this.pos++] as number;
+      if (i < 5) result |= (b & 0x7f) << (7 * i);
+      if ((b & 0x80) === 0) return result;
+    }
+    throw new Error('varint too long');
   }
 
   /**
@@ -192,7 +272,7 @@ class Reader {
   }
 
   skip(wire: number): void {
-    if (wire === WIRE_VARINT) this.varint();
+    if (wire === WIRE_VARINT) this.varint32();
     else if (wire === WIRE_I64) this.pos += 8;
     else if (wire === WIRE_LEN) this.bytes();
     else if (wire === WIRE_I32) this.pos += 4;
@@ -223,11 +303,13 @@ function decodeScalar(r: Reader, type: Scalar): unknown {
     case 'bytes':
       return Buffer.from(r.bytes());
     case 'bool':
-      return r.varint() !== 0n;
+      return r.varint32() !== 0;
     case 'int64':
       return Number(BigInt.asIntN(64, r.varint()));
+    case 'uint32':
+      return r.varint32() >>> 0;
     default:
-      return Number(r.varint());
+      return r.varint32();
   }
 }
 
