@@ -1,5 +1,8 @@
-import { writeSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { unlinkSync, writeSync } from 'node:fs';
+import type { AddressInfo, Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServerCertificate } from './certificate.js';
 import { type Diagnostic, error, hasError, toProtoDiagnostic } from './diagnostics.js';
 import type { ClientCapabilities, ObjectValue, Provider, Resource } from './framework.js';
@@ -374,16 +377,50 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
     onError: (path, err) =>
       log.error('grpc call failed', { path, error: err instanceof Error ? err.message : String(err) }),
   });
-  const port = await new Promise<number>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => ok((server.address() as AddressInfo).port));
-  });
-  // Straight to fd 1: process.stdout would first build a stream around it, a few milliseconds of
-  // start-up for the one line go-plugin reads.
-  writeSync(1, `${CORE_PROTOCOL_VERSION}|${APP_PROTOCOL_VERSION}|tcp|127.0.0.1:${port}|grpc|${certField}\n`);
+  const address = await listen(server);
+  // Before the handshake, which is the client's cue that it may signal us: a SIGTERM must end the
+  // process through 'exit' (and so remove the socket), never by the default action.
   const stop = () => server.close(() => process.exit(0));
   process.on('SIGTERM', stop);
   // Terraform sends SIGINT to the whole process group on Ctrl-C; it then asks us to stop via the
   // protocol, so ignore the signal itself rather than die mid-apply.
   process.on('SIGINT', () => {});
+  // Straight to fd 1: process.stdout would first build a stream around it, a few milliseconds of
+  // start-up for the one line go-plugin reads.
+  writeSync(1, `${CORE_PROTOCOL_VERSION}|${APP_PROTOCOL_VERSION}|${address}|grpc|${certField}\n`);
+}
+
+/** Longest unix socket path the kernel takes (sun_path is 108 bytes with its terminating NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * Listens where go-plugin's own servers do: on a unix socket in PLUGIN_UNIX_SOCKET_DIR or the
+ * temporary directory (cheaper than loopback TCP for the few hundred calls of a plan, and no
+ * address lookup at start), and on loopback TCP where there are no unix sockets or the path
+ * would be too long. Returns the handshake's network and address fields.
+ */
+async function listen(server: Server): Promise<string> {
+  const dir = process.env.PLUGIN_UNIX_SOCKET_DIR || tmpdir();
+  const path = join(dir, `plugin${randomBytes(6).toString('hex')}`);
+  if (process.platform !== 'win32' && Buffer.byteLength(path) <= MAX_SOCKET_PATH) {
+    const listening = await new Promise<boolean>((ok) => {
+      server.once('error', () => ok(false));
+      server.listen(path, () => ok(true));
+    });
+    if (listening) {
+      server.removeAllListeners('error');
+      // The socket file goes when the process exits: after Shutdown, on SIGTERM, on an error exit.
+      process.on('exit', () => {
+        try {
+          unlinkSync(path);
+        } catch {}
+      });
+      return `unix|${path}`;
+    }
+  }
+  const port = await new Promise<number>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => ok((server.address() as AddressInfo).port));
+  });
+  return `tcp|127.0.0.1:${port}`;
 }

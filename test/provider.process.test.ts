@@ -1,0 +1,152 @@
+/**
+ * The built terraform-provider-rigbox as go-plugin starts it: the handshake line, the unix socket
+ * it listens on (where go-plugin's own servers listen) and that the socket goes when the process
+ * does, the AutoMTLS certificate it presents, and the friendly refusal when run by hand.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { afterAll, expect, it } from 'vitest';
+import { createServerCertificate } from '../provider/src/protocol/certificate.js';
+import { REPO } from './support/rigbox-server.js';
+
+const BINARY = join(
+  REPO,
+  '.tools/mirror/registry.opentofu.org/rigbox/rigbox/0.1.0/linux_amd64/terraform-provider-rigbox_v0.1.0',
+);
+const COOKIE = {
+  TF_PLUGIN_MAGIC_COOKIE: 'd602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2',
+  PLUGIN_PROTOCOL_VERSIONS: '6',
+};
+const client = createServerCertificate();
+const socketDir = mkdtempSync(join(tmpdir(), 'rigbox-plugin-'));
+afterAll(() => rmSync(socketDir, { recursive: true, force: true }));
+
+interface Started {
+  child: ChildProcess;
+  network: string;
+  address: string;
+  serverCertDer: Buffer;
+  exited: Promise<number | null>;
+}
+
+async function start(env: NodeJS.ProcessEnv): Promise<Started> {
+  const child = spawn(BINARY, [], {
+    env: { ...process.env, ...COOKIE, PLUGIN_CLIENT_CERT: client.certPem, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+  const line = await new Promise<string>((ok, fail) => {
+    child.stdout?.once('data', (d) => ok(String(d)));
+    child.once('exit', (code) => fail(new Error(`provider exited ${code} before its handshake`)));
+  });
+  const [core, app, network, address, protocol, cert] = line.trim().split('|');
+  expect([core, app, protocol]).toEqual(['1', '6', 'grpc']);
+  // Go's RawStdEncoding: no padding.
+  expect(cert).not.toMatch(/=/);
+  return {
+    child,
+    network: network ?? '',
+    address: address ?? '',
+    serverCertDer: Buffer.from(cert ?? '', 'base64'),
+    exited,
+  };
+}
+
+/** A gRPC client over the handshake's address, trusting only the certificate it announced. */
+function connect(p: Started): http2.ClientHttp2Session {
+  const lines = p.serverCertDer.toString('base64').match(/.{1,64}/g) ?? [];
+  const ca = `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+  const options = {
+    ca,
+    cert: client.certPem,
+    key: client.keyPem,
+    ALPNProtocols: ['h2'],
+    checkServerIdentity: () => undefined,
+  };
+  return p.network === 'unix'
+    ? http2.connect('https://localhost', {
+        createConnection: () => tls.connect({ ...options, path: p.address }),
+      })
+    : http2.connect(`https://${p.address}`, options);
+}
+
+function call(
+  session: http2.ClientHttp2Session,
+  path: string,
+  message: Buffer,
+): Promise<{ status: string | undefined; body: Buffer }> {
+  return new Promise((ok, fail) => {
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    const chunks: Buffer[] = [];
+    let status: string | undefined;
+    stream.on('trailers', (t) => {
+      status = String(t['grpc-status']);
+    });
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => ok({ status, body: Buffer.concat(chunks) }));
+    stream.on('error', fail);
+    const framed = Buffer.alloc(5 + message.length);
+    framed.writeUInt32BE(message.length, 1);
+    message.copy(framed, 5);
+    stream.end(framed);
+  });
+}
+
+it('listens on a unix socket in PLUGIN_UNIX_SOCKET_DIR, answers health checks, and removes the socket when Shutdown ends it', async () => {
+  const p = await start({ PLUGIN_UNIX_SOCKET_DIR: socketDir });
+  expect(p.network).toBe('unix');
+  expect(p.address.startsWith(`${socketDir}/plugin`)).toBe(true);
+  expect(existsSync(p.address)).toBe(true);
+  const session = connect(p);
+  // HealthCheckResponse { status: SERVING (1) }
+  const health = await call(session, '/grpc.health.v1.Health/Check', Buffer.alloc(0));
+  expect(health.status).toBe('0');
+  expect(health.body.subarray(5).toString('hex')).toBe('0801');
+  await call(session, '/plugin.GRPCController/Shutdown', Buffer.alloc(0));
+  expect(await p.exited).toBe(0);
+  session.destroy();
+  expect(existsSync(p.address)).toBe(false);
+});
+
+it('removes its socket when stopped by a signal', async () => {
+  const p = await start({ PLUGIN_UNIX_SOCKET_DIR: socketDir });
+  expect(existsSync(p.address)).toBe(true);
+  p.child.kill('SIGTERM');
+  await p.exited;
+  expect(existsSync(p.address)).toBe(false);
+});
+
+it('falls back to loopback TCP when the socket path would be too long for the kernel', async () => {
+  const deep = join(socketDir, 'd'.repeat(120));
+  const p = await start({ PLUGIN_UNIX_SOCKET_DIR: deep });
+  expect(p.network).toBe('tcp');
+  expect(p.address).toMatch(/^127\.0\.0\.1:\d+$/);
+  const session = connect(p);
+  expect((await call(session, '/grpc.health.v1.Health/Check', Buffer.alloc(0))).status).toBe('0');
+  await call(session, '/plugin.GRPCController/Shutdown', Buffer.alloc(0));
+  expect(await p.exited).toBe(0);
+  session.destroy();
+});
+
+it('tells a person who runs it by hand what it is, and exits 1', async () => {
+  const child = spawn(BINARY, [], {
+    env: { ...process.env, TF_PLUGIN_MAGIC_COOKIE: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d) => {
+    stderr += String(d);
+  });
+  const code = await new Promise((ok) => child.once('exit', ok));
+  expect(code).toBe(1);
+  expect(stderr).toMatch(/provider plugin \(rigbox\/rigbox\)\. It is not meant to be run by hand/);
+});
