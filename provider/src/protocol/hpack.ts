@@ -1,4 +1,4 @@
-import { HUFFMAN_CODES, STATIC_TABLE } from './hpack-tables.js';
+import { HUFFMAN_CODE_LENGTHS, STATIC_TABLE } from './hpack-tables.js';
 
 /**
  * HPACK (RFC 7541), the part an HTTP/2 server for gRPC needs: a full decoder (the client's
@@ -10,61 +10,82 @@ export class HpackError extends Error {}
 
 export type HeaderField = readonly [name: string, value: string];
 
-/** The Huffman code as a binary trie: children of node n at 2n and 2n+1, symbols at leaves. */
-interface Trie {
-  next: Int32Array;
-  symbol: Int16Array;
+/**
+ * The canonical Huffman code in the form a decoder reads it: for each code length, the first
+ * code of that length and where its symbols start in `symbols` (sorted by length, then symbol).
+ * Built from 257 lengths, once per process.
+ */
+interface CanonicalCode {
+  firstCode: Int32Array;
+  firstIndex: Int32Array;
+  count: Int32Array;
+  symbols: Int16Array;
 }
-let trie: Trie | undefined;
+let canonical: CanonicalCode | undefined;
+const MAX_CODE_LENGTH = 30;
 
-function huffmanTrie(): Trie {
-  if (trie) return trie;
-  // 257 leaves make a full binary tree of 513 nodes.
-  const next = new Int32Array(2 * 513).fill(-1);
-  const symbol = new Int16Array(513).fill(-1);
-  let nodes = 1;
-  HUFFMAN_CODES.forEach((entry, sym) => {
-    const [bits, hex] = entry.split(':') as [string, string];
-    const code = Number.parseInt(hex, 16);
-    let node = 0;
-    for (let i = Number(bits) - 1; i >= 0; i--) {
-      const slot = 2 * node + ((code >>> i) & 1);
-      if (next[slot] === -1) next[slot] = nodes++;
-      node = next[slot] as number;
-    }
-    symbol[node] = sym;
+function canonicalCode(): CanonicalCode {
+  if (canonical) return canonical;
+  const count = new Int32Array(MAX_CODE_LENGTH + 1);
+  for (const length of HUFFMAN_CODE_LENGTHS) count[length] = (count[length] as number) + 1;
+  const firstCode = new Int32Array(MAX_CODE_LENGTH + 1);
+  const firstIndex = new Int32Array(MAX_CODE_LENGTH + 1);
+  let code = 0;
+  let index = 0;
+  for (let length = 1; length <= MAX_CODE_LENGTH; length++) {
+    code = (code + (count[length - 1] as number)) << 1;
+    firstCode[length] = code;
+    firstIndex[length] = index;
+    index += count[length] as number;
+  }
+  const symbols = new Int16Array(HUFFMAN_CODE_LENGTHS.length);
+  const next = firstIndex.slice();
+  HUFFMAN_CODE_LENGTHS.forEach((length, symbol) => {
+    const at = next[length] as number;
+    symbols[at] = symbol;
+    next[length] = at + 1;
   });
-  trie = { next, symbol };
-  return trie;
+  canonical = { firstCode, firstIndex, count, symbols };
+  return canonical;
+}
+
+/** Symbol `symbol`'s code, for tests against the RFC's table. */
+export function huffmanCodeOf(symbol: number): { bits: number; code: number } {
+  const { firstCode, firstIndex, symbols } = canonicalCode();
+  const bits = HUFFMAN_CODE_LENGTHS[symbol] as number;
+  return { bits, code: (firstCode[bits] as number) + symbols.indexOf(symbol) - (firstIndex[bits] as number) };
 }
 
 /** Decodes a Huffman-coded string; the padding must be the start of EOS (all ones), under 8 bits. */
 export function huffmanDecode(buf: Uint8Array, start: number, end: number): string {
-  const { next, symbol } = huffmanTrie();
+  const { firstCode, firstIndex, count, symbols } = canonicalCode();
   const out = Buffer.allocUnsafe(Math.ceil(((end - start) * 8) / 5));
   let length = 0;
-  let node = 0;
-  let depth = 0;
+  let code = 0;
+  let bits = 0;
   let ones = true;
   for (let i = start; i < end; i++) {
     const byte = buf[i] as number;
     for (let b = 7; b >= 0; b--) {
       const bit = (byte >> b) & 1;
-      node = next[2 * node + bit] as number;
-      if (node === -1) throw new HpackError('invalid Huffman code');
-      depth++;
+      code = (code << 1) | bit;
+      bits++;
       if (bit === 0) ones = false;
-      const sym = symbol[node] as number;
-      if (sym >= 0) {
+      // Codes of one length are consecutive: this one is a symbol if it falls in its length's run.
+      const offset = code - (firstCode[bits] as number);
+      if (offset >= 0 && offset < (count[bits] as number)) {
+        const sym = symbols[(firstIndex[bits] as number) + offset] as number;
         if (sym === 256) throw new HpackError('end-of-string symbol inside a Huffman string');
         out[length++] = sym;
-        node = 0;
-        depth = 0;
+        code = 0;
+        bits = 0;
         ones = true;
+      } else if (bits === MAX_CODE_LENGTH) {
+        throw new HpackError('invalid Huffman code');
       }
     }
   }
-  if (depth > 7 || !ones) throw new HpackError('invalid Huffman padding');
+  if (bits > 7 || !ones) throw new HpackError('invalid Huffman padding');
   return out.toString('latin1', 0, length);
 }
 

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServerCertificate } from './certificate.js';
 import { createGrpcServer, MAX_REQUEST_BYTES } from './grpc.js';
-import { encodeHeaders, HpackDecoder, HpackError, huffmanDecode } from './hpack.js';
+import { encodeHeaders, HpackDecoder, HpackError, huffmanCodeOf, huffmanDecode } from './hpack.js';
 import { MAX_CONCURRENT_STREAMS, ServerConnection, type ServerStream } from './http2.js';
 import { HEALTH_CHECK } from './messages.js';
 import { decode, encode } from './protobuf.js';
@@ -35,6 +35,37 @@ describe('HPACK', () => {
       [':authority', 'www.example.com'],
       ['custom-key', 'custom-value'],
     ]);
+  });
+
+  it('derives the RFC 7541 Appendix B Huffman codes from their lengths (the code is canonical)', () => {
+    // [symbol, bits, code] as Appendix B lists them
+    const rfc: [number, number, number][] = [
+      [0, 13, 0x1ff8],
+      [10, 30, 0x3ffffffc],
+      [32, 6, 0x14],
+      [48, 5, 0x0],
+      [97, 5, 0x3],
+      [127, 28, 0xffffffc],
+      [200, 26, 0x3ffffe2],
+      [255, 26, 0x3ffffee],
+      [256, 30, 0x3fffffff],
+    ];
+    for (const [symbol, bits, code] of rfc) expect(huffmanCodeOf(symbol)).toEqual({ bits, code });
+    // Every byte value, coded by those codes and padded with ones, decodes back.
+    const all = Array.from({ length: 256 }, (_, i) => i);
+    let acc = 0n;
+    let n = 0n;
+    for (const symbol of all) {
+      const { bits, code } = huffmanCodeOf(symbol);
+      acc = (acc << BigInt(bits)) | BigInt(code);
+      n += BigInt(bits);
+    }
+    const pad = (8n - (n % 8n)) % 8n;
+    acc = (acc << pad) | ((1n << pad) - 1n);
+    const bytes = Buffer.from(acc.toString(16).padStart(Number((n + pad) / 4n), '0'), 'hex');
+    expect([...Buffer.from(huffmanDecode(bytes, 0, bytes.length), 'latin1')]).toEqual(all);
+    // End-of-string inside a string is refused.
+    expect(() => huffmanDecode(Buffer.from('ffffffff', 'hex'), 0, 4)).toThrow(/end-of-string/);
   });
 
   it('refuses bad padding, unknown indexes and truncated blocks', () => {
