@@ -1,4 +1,3 @@
-import { ExtData, encode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import {
   type CtyType,
@@ -9,7 +8,9 @@ import {
   type Value,
 } from './values.js';
 
-// Fixtures derived from the published wire format (msgpack of cty values), byte by byte.
+// Fixtures derived from the published wire formats (msgpack, and cty's use of it), byte by byte.
+const mp = (hex: string) => ({ msgpack: Buffer.from(hex.replace(/\s+/g, ''), 'hex') });
+const hexOf = (v: Value, t: CtyType) => encodeDynamic(v, t).msgpack.toString('hex');
 describe('cty msgpack values', () => {
   const type: CtyType = ['object', { name: 'string', count: 'number', on: 'bool', tags: ['map', 'string'] }];
 
@@ -25,15 +26,15 @@ describe('cty msgpack values', () => {
     const { msgpack } = encodeDynamic(UNKNOWN, 'string');
     expect(msgpack.toString('hex')).toBe('c70000'); // ext 8, length 0, type 0
     // A refined unknown (extension 12) with a payload is still just unknown to us.
-    const refined = encode(new ExtData(12, new Uint8Array([0x81, 0x01, 0xc2])));
-    expect(decodeDynamic({ msgpack: refined }, 'string')).toBe(UNKNOWN);
+    // ext 8, 3 bytes of type 12: {1: false}
+    expect(decodeDynamic(mp('c7 03 0c 81 01 c2'), 'string')).toBe(UNKNOWN);
     expect(decodeDynamic({ msgpack: Buffer.from('d40000', 'hex') }, 'number')).toBe(UNKNOWN);
   });
 
   it('reads numbers as ints, floats or decimal strings', () => {
     expect(decodeDynamic({ msgpack: Buffer.from('07', 'hex') }, 'number')).toBe(7);
     expect(decodeDynamic({ msgpack: Buffer.from('cb3ff8000000000000', 'hex') }, 'number')).toBe(1.5);
-    expect(decodeDynamic({ msgpack: encode('12.25') }, 'number')).toBe(12.25);
+    expect(decodeDynamic(mp('a5 31322e3235'), 'number')).toBe(12.25); // "12.25"
   });
 
   it('round-trips nested blocks and unknowns, and finds unknowns deep inside', () => {
@@ -55,12 +56,78 @@ describe('cty msgpack values', () => {
       on: null,
       tags: null,
     });
-    const dyn = encode([Buffer.from('"string"'), 'hello']);
-    expect(decodeDynamic({ msgpack: dyn }, 'dynamic')).toBe('hello');
+    // [bin8 '"string"', "hello"]: cty writes the type as JSON bytes
+    expect(decodeDynamic(mp('92 c4 08 22737472696e6722 a5 68656c6c6f'), 'dynamic')).toBe('hello');
+    expect(decodeDynamic({ json: Buffer.from('{"value":"x","type":"string"}') }, 'dynamic')).toBe('x');
   });
 
   it('refuses a value of the wrong type', () => {
-    expect(() => decodeDynamic({ msgpack: encode(3) }, 'string')).toThrow(/expected a string/);
+    expect(() => decodeDynamic(mp('03'), 'string')).toThrow(/expected a string/);
+    const people: CtyType = ['list', ['object', { name: 'string' }]];
+    // [{name: "a"}, {name: 7}]
+    expect(() => decodeDynamic(mp('92 81 a46e616d65 a161 81 a46e616d65 07'), people)).toThrow(
+      /^\[1\]\.name: expected a string$/,
+    );
+    expect(() => decodeDynamic(mp('a5 6162'), 'string')).toThrow(/truncated/);
+    expect(() => decodeDynamic(mp('a1 61 c0'), 'string')).toThrow(/trailing bytes/);
+    expect(() => encodeDynamic([{ name: 'a' }, { name: 7 }] as never, people)).toThrow(
+      /^\[1\]\.name: expected a string$/,
+    );
     expect(() => encodeDynamic({ name: 5 } as never, type)).toThrow(/name: expected a string/);
+  });
+
+  it('writes numbers in the smallest msgpack format and reads every integer and float format', () => {
+    const cases: [number, string][] = [
+      [0, '00'],
+      [127, '7f'],
+      [128, 'cc80'],
+      [256, 'cd0100'],
+      [70_000, 'ce00011170'],
+      [2 ** 40, 'cf0000010000000000'],
+      [-1, 'ff'],
+      [-32, 'e0'],
+      [-33, 'd0df'],
+      [-200, 'd1ff38'],
+      [-70_000, 'd2fffeee90'],
+      [-(2 ** 40), 'd3ffffff0000000000'],
+      [1.5, 'cb3ff8000000000000'],
+    ];
+    for (const [n, hex] of cases) {
+      expect(hexOf(n, 'number')).toBe(hex);
+      expect(decodeDynamic(mp(hex), 'number')).toBe(n);
+    }
+    expect(decodeDynamic(mp('ca3fc00000'), 'number')).toBe(1.5); // float32
+    expect(decodeDynamic(mp('d080'), 'number')).toBe(-128);
+  });
+
+  it('writes strings, lists and maps with the length formats their sizes need', () => {
+    const s31 = 'x'.repeat(31);
+    expect(hexOf(s31, 'string')).toBe(`bf${'78'.repeat(31)}`);
+    expect(hexOf('x'.repeat(32), 'string')).toBe(`d920${'78'.repeat(32)}`);
+    expect(hexOf('x'.repeat(300), 'string').slice(0, 6)).toBe('da012c');
+    expect(hexOf('é', 'string')).toBe('a2c3a9'); // the length counts UTF-8 bytes
+    const list = Array.from({ length: 20 }, (_, i) => `v${i}`);
+    expect(hexOf(list, ['list', 'string']).slice(0, 6)).toBe('dc0014');
+    const map = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, i]));
+    expect(hexOf(map, ['map', 'number']).slice(0, 6)).toBe('de0010');
+    const big = 'é'.repeat(40_000);
+    for (const [v, t] of [
+      [s31, 'string'],
+      [big, 'string'],
+      [list, ['list', 'string']],
+      [map, ['map', 'number']],
+      [
+        [1, 'a', true],
+        ['tuple', ['number', 'string', 'bool']],
+      ],
+    ] as [Value, CtyType][]) {
+      expect(decodeDynamic(encodeDynamic(v, t), t)).toEqual(v);
+    }
+  });
+
+  it('skips attributes the schema does not know, whatever their shape', () => {
+    // {"x": {"a": [1, "b", ext], "c": 1.5}, "name": "n"}
+    const bytes = mp('82 a178 82 a161 93 01 a162 d40000 a163 cb3ff8000000000000 a46e616d65 a16e');
+    expect(decodeDynamic(bytes, type)).toEqual({ name: 'n', count: null, on: null, tags: null });
   });
 });

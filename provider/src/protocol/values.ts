@@ -1,12 +1,7 @@
-import { Decoder, Encoder, ExtData } from '@msgpack/msgpack';
-
-// One of each for the process: the library's decode()/encode() functions build a new codec (and
-// its key cache) on every call, and every value tofu sends or receives passes through here.
-const decoder = new Decoder({ useBigInt64: false });
-const encoder = new Encoder({ ignoreUndefined: false });
-
 /**
- * Terraform's values (cty) on the wire: msgpack, guided by the schema's types. Null is nil; an
+ * Terraform's values (cty) on the wire: msgpack, read and written straight into and out of
+ * values, guided by the schema's types (no general msgpack library and no intermediate object
+ * tree: every value of a plan passes through here, in every provider process). Null is nil; an
  * unknown value is a msgpack extension (code 0 when we write it; any code, including the
  * "refined unknown" code 12, reads as unknown).
  */
@@ -35,85 +30,408 @@ export function containsUnknown(v: Value): boolean {
 
 export class ValueError extends Error {}
 
-function fromWire(raw: unknown, type: CtyType, path: string): Value {
-  if (raw === null || raw === undefined) return null;
-  if (raw instanceof ExtData) return UNKNOWN;
-  if (type === 'dynamic') {
-    // [type as JSON bytes, value]
-    if (!Array.isArray(raw) || raw.length !== 2) throw new ValueError(`${path}: malformed dynamic value`);
-    const t = JSON.parse(Buffer.from(raw[0] as Uint8Array).toString('utf8')) as CtyType;
-    return fromWire(raw[1], t, path);
+// --- msgpack formats (the msgpack specification's first bytes) ---
+const NIL = 0xc0;
+const FALSE = 0xc2;
+const TRUE = 0xc3;
+
+/** Where in the value a reader or writer is, for error messages: `.attr` and `[i]` steps. */
+type Path = readonly (string | number)[];
+const describe = (path: Path) => path.map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`)).join('');
+
+class Reader {
+  pos = 0;
+  constructor(private readonly buf: Buffer) {}
+
+  fail(path: Path, what: string): never {
+    throw new ValueError(`${describe(path)}: ${what}`);
   }
-  if (type === 'string') {
-    if (typeof raw !== 'string') throw new ValueError(`${path}: expected a string`);
-    return raw;
+
+  private need(n: number, path: Path): void {
+    if (this.pos + n > this.buf.length) this.fail(path, 'truncated msgpack value');
   }
-  if (type === 'number') {
-    if (typeof raw === 'number') return raw;
-    if (typeof raw === 'bigint') return Number(raw);
-    // Numbers too precise for a float travel as decimal strings.
-    if (typeof raw === 'string' && raw.trim() !== '' && !Number.isNaN(Number(raw))) return Number(raw);
-    throw new ValueError(`${path}: expected a number`);
+
+  byte(path: Path): number {
+    this.need(1, path);
+    return this.buf[this.pos++] as number;
   }
-  if (type === 'bool') {
-    if (typeof raw !== 'boolean') throw new ValueError(`${path}: expected a bool`);
-    return raw;
+
+  uint(bytes: number, path: Path): number {
+    this.need(bytes, path);
+    const at = this.pos;
+    this.pos += bytes;
+    switch (bytes) {
+      case 1:
+        return this.buf.readUInt8(at);
+      case 2:
+        return this.buf.readUInt16BE(at);
+      case 4:
+        return this.buf.readUInt32BE(at);
+      default:
+        return Number(this.buf.readBigUInt64BE(at));
+    }
   }
-  const [kind, inner] = type;
-  if (kind === 'list' || kind === 'set') {
-    if (!Array.isArray(raw)) throw new ValueError(`${path}: expected a ${kind}`);
-    return raw.map((item, i) => fromWire(item, inner as CtyType, `${path}[${i}]`));
+
+  int(bytes: number, path: Path): number {
+    this.need(bytes, path);
+    const at = this.pos;
+    this.pos += bytes;
+    switch (bytes) {
+      case 1:
+        return this.buf.readInt8(at);
+      case 2:
+        return this.buf.readInt16BE(at);
+      case 4:
+        return this.buf.readInt32BE(at);
+      default:
+        return Number(this.buf.readBigInt64BE(at));
+    }
   }
-  if (kind === 'tuple') {
-    if (!Array.isArray(raw)) throw new ValueError(`${path}: expected a tuple`);
-    return raw.map((item, i) =>
-      fromWire(item, (inner as readonly CtyType[])[i] ?? 'dynamic', `${path}[${i}]`),
-    );
-  }
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ValueError(`${path}: expected a ${kind}`);
-  const entries = raw instanceof Map ? [...raw.entries()] : Object.entries(raw as object);
-  const out: Record<string, Value> = {};
-  if (kind === 'map') {
-    for (const [k, v] of entries) out[String(k)] = fromWire(v, inner as CtyType, `${path}.${String(k)}`);
+
+  bytes(length: number, path: Path): Buffer {
+    this.need(length, path);
+    const out = this.buf.subarray(this.pos, this.pos + length);
+    this.pos += length;
     return out;
   }
-  const attrs = inner as Readonly<Record<string, CtyType>>;
-  for (const [k, v] of entries) {
-    const t = attrs[String(k)];
-    if (t !== undefined) out[String(k)] = fromWire(v, t, `${path}.${String(k)}`);
+
+  /** The length of a str or bin at format byte `b`, or -1 when it is neither. */
+  stringLength(b: number, path: Path): number {
+    if ((b & 0xe0) === 0xa0) return b & 0x1f;
+    if (b === 0xd9 || b === 0xc4) return this.uint(1, path);
+    if (b === 0xda || b === 0xc5) return this.uint(2, path);
+    if (b === 0xdb || b === 0xc6) return this.uint(4, path);
+    return -1;
   }
-  for (const name of Object.keys(attrs)) if (!(name in out)) out[name] = null;
-  return out;
+
+  /** The element count of an array at format byte `b`, or -1. */
+  arrayLength(b: number, path: Path): number {
+    if ((b & 0xf0) === 0x90) return b & 0x0f;
+    if (b === 0xdc) return this.uint(2, path);
+    if (b === 0xdd) return this.uint(4, path);
+    return -1;
+  }
+
+  /** The entry count of a map at format byte `b`, or -1. */
+  mapLength(b: number, path: Path): number {
+    if ((b & 0xf0) === 0x80) return b & 0x0f;
+    if (b === 0xde) return this.uint(2, path);
+    if (b === 0xdf) return this.uint(4, path);
+    return -1;
+  }
+
+  /** Skips an extension's payload at format byte `b`; false when `b` is not an extension. */
+  skipExtension(b: number, path: Path): boolean {
+    const fixed = b >= 0xd4 && b <= 0xd8 ? 1 << (b - 0xd4) : -1;
+    let length = fixed;
+    if (b === 0xc7) length = this.uint(1, path);
+    else if (b === 0xc8) length = this.uint(2, path);
+    else if (b === 0xc9) length = this.uint(4, path);
+    if (length < 0) return false;
+    this.bytes(length + 1, path); // the type byte, then the data
+    return true;
+  }
+
+  /** A number in any of msgpack's integer or float formats; undefined when `b` is none of them. */
+  number(b: number, path: Path): number | undefined {
+    if (b <= 0x7f) return b;
+    if (b >= 0xe0) return b - 0x100;
+    switch (b) {
+      case 0xcc:
+        return this.uint(1, path);
+      case 0xcd:
+        return this.uint(2, path);
+      case 0xce:
+        return this.uint(4, path);
+      case 0xcf:
+        return this.uint(8, path);
+      case 0xd0:
+        return this.int(1, path);
+      case 0xd1:
+        return this.int(2, path);
+      case 0xd2:
+        return this.int(4, path);
+      case 0xd3:
+        return this.int(8, path);
+      case 0xca: {
+        this.need(4, path);
+        const v = this.buf.readFloatBE(this.pos);
+        this.pos += 4;
+        return v;
+      }
+      case 0xcb: {
+        this.need(8, path);
+        const v = this.buf.readDoubleBE(this.pos);
+        this.pos += 8;
+        return v;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** Skips one value of any kind (an attribute the schema does not know). */
+  skip(path: Path): void {
+    const b = this.byte(path);
+    if (b === NIL || b === FALSE || b === TRUE || this.number(b, path) !== undefined) return;
+    if (this.skipExtension(b, path)) return;
+    const s = this.stringLength(b, path);
+    if (s >= 0) {
+      this.bytes(s, path);
+      return;
+    }
+    const a = this.arrayLength(b, path);
+    if (a >= 0) {
+      for (let i = 0; i < a; i++) this.skip(path);
+      return;
+    }
+    const m = this.mapLength(b, path);
+    if (m < 0) this.fail(path, `unsupported msgpack format 0x${b.toString(16)}`);
+    for (let i = 0; i < 2 * m; i++) this.skip(path);
+  }
+
+  value(type: CtyType, path: (string | number)[]): Value {
+    const b = this.byte(path);
+    if (b === NIL) return null;
+    if (this.skipExtension(b, path)) return UNKNOWN;
+    if (type === 'dynamic') {
+      // [type as JSON bytes, value]
+      if (this.arrayLength(b, path) !== 2) this.fail(path, 'malformed dynamic value');
+      const length = this.stringLength(this.byte(path), path);
+      if (length < 0) this.fail(path, 'malformed dynamic value');
+      const actual = JSON.parse(this.bytes(length, path).toString('utf8')) as CtyType;
+      return this.value(actual, path);
+    }
+    if (type === 'string') {
+      const length = b >= 0xc4 && b <= 0xc6 ? -1 : this.stringLength(b, path);
+      if (length < 0) this.fail(path, 'expected a string');
+      return this.bytes(length, path).toString('utf8');
+    }
+    if (type === 'number') {
+      const n = this.number(b, path);
+      if (n !== undefined) return n;
+      // Numbers too precise for a float travel as decimal strings.
+      const length = this.stringLength(b, path);
+      const text = length >= 0 ? this.bytes(length, path).toString('utf8') : '';
+      if (text.trim() === '' || Number.isNaN(Number(text))) this.fail(path, 'expected a number');
+      return Number(text);
+    }
+    if (type === 'bool') {
+      if (b !== TRUE && b !== FALSE) this.fail(path, 'expected a bool');
+      return b === TRUE;
+    }
+    const [kind, inner] = type;
+    if (kind === 'list' || kind === 'set' || kind === 'tuple') {
+      const count = this.arrayLength(b, path);
+      if (count < 0) this.fail(path, `expected a ${kind}`);
+      const out: Value[] = new Array(count);
+      for (let i = 0; i < count; i++) {
+        const t = kind === 'tuple' ? ((inner as readonly CtyType[])[i] ?? 'dynamic') : (inner as CtyType);
+        path.push(i);
+        out[i] = this.value(t, path);
+        path.pop();
+      }
+      return out;
+    }
+    const count = this.mapLength(b, path);
+    if (count < 0) this.fail(path, `expected a ${kind}`);
+    const out: Record<string, Value> = {};
+    const attrs = kind === 'object' ? (inner as Readonly<Record<string, CtyType>>) : undefined;
+    for (let i = 0; i < count; i++) {
+      const keyLength = this.stringLength(this.byte(path), path);
+      if (keyLength < 0) this.fail(path, `expected string keys in a ${kind}`);
+      const key = this.bytes(keyLength, path).toString('utf8');
+      path.push(key);
+      const t = attrs ? attrs[key] : (inner as CtyType);
+      if (t === undefined) this.skip(path);
+      else out[key] = this.value(t, path);
+      path.pop();
+    }
+    // Objects carry every attribute of their type, null when absent.
+    if (attrs) for (const name in attrs) if (!(name in out)) out[name] = null;
+    return out;
+  }
 }
 
-function toWire(v: Value, type: CtyType, path: string): unknown {
-  if (v === null) return null;
-  if (v === UNKNOWN) return new ExtData(0, new Uint8Array(0));
-  if (type === 'dynamic') throw new ValueError(`${path}: writing dynamic values is not supported`);
-  if (type === 'string' || type === 'number' || type === 'bool') {
-    const expected = type === 'bool' ? 'boolean' : type;
-    if (typeof v !== expected) throw new ValueError(`${path}: expected a ${type}`);
-    return v;
+class Writer {
+  private buf = Buffer.allocUnsafe(512);
+  private pos = 0;
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
   }
+
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.pos++] = b;
+  }
+
+  /** A first byte, then `value` in `bytes` bytes, big-endian. */
+  head(first: number, bytes: 0 | 1 | 2 | 4, value: number): void {
+    this.room(1 + bytes);
+    this.buf[this.pos++] = first;
+    if (bytes === 1) this.buf[this.pos++] = value;
+    else if (bytes === 2) this.pos = this.buf.writeUInt16BE(value, this.pos);
+    else if (bytes === 4) this.pos = this.buf.writeUInt32BE(value, this.pos);
+  }
+
+  /** An array or map header: the fix form under 16 entries, else 16 or 32 bits. */
+  count(fix: number, c16: number, n: number): void {
+    if (n < 16) this.byte(fix | n);
+    else if (n < 0x10000) this.head(c16, 2, n);
+    else this.head(c16 + 1, 4, n);
+  }
+
+  string(s: string): void {
+    const length = Buffer.byteLength(s, 'utf8');
+    if (length < 32) this.byte(0xa0 | length);
+    else if (length < 0x100) this.head(0xd9, 1, length);
+    else if (length < 0x10000) this.head(0xda, 2, length);
+    else this.head(0xdb, 4, length);
+    this.room(length);
+    this.pos += this.buf.write(s, this.pos, length, 'utf8');
+  }
+
+  /** Integers in the smallest format that holds them; anything else as a float64. */
+  number(n: number): void {
+    if (!Number.isSafeInteger(n)) {
+      this.room(9);
+      this.buf[this.pos++] = 0xcb;
+      this.pos = this.buf.writeDoubleBE(n, this.pos);
+    } else if (n >= 0) {
+      if (n < 0x80) this.byte(n);
+      else if (n < 0x100) this.head(0xcc, 1, n);
+      else if (n < 0x10000) this.head(0xcd, 2, n);
+      else if (n < 0x100000000) this.head(0xce, 4, n);
+      else {
+        this.room(9);
+        this.buf[this.pos++] = 0xcf;
+        this.pos = this.buf.writeBigUInt64BE(BigInt(n), this.pos);
+      }
+    } else if (n >= -32) {
+      this.byte(n & 0xff);
+    } else {
+      this.room(9);
+      if (n >= -0x80) {
+        this.buf[this.pos++] = 0xd0;
+        this.pos = this.buf.writeInt8(n, this.pos);
+      } else if (n >= -0x8000) {
+        this.buf[this.pos++] = 0xd1;
+        this.pos = this.buf.writeInt16BE(n, this.pos);
+      } else if (n >= -0x80000000) {
+        this.buf[this.pos++] = 0xd2;
+        this.pos = this.buf.writeInt32BE(n, this.pos);
+      } else {
+        this.buf[this.pos++] = 0xd3;
+        this.pos = this.buf.writeBigInt64BE(BigInt(n), this.pos);
+      }
+    }
+  }
+
+  value(v: Value, type: CtyType, path: (string | number)[]): void {
+    if (v === null) {
+      this.byte(NIL);
+      return;
+    }
+    if (v === UNKNOWN) {
+      // ext 8, no data, extension type 0: what cty writes for an unknown value.
+      this.head(0xc7, 1, 0);
+      this.byte(0);
+      return;
+    }
+    if (type === 'dynamic')
+      throw new ValueError(`${describe(path)}: writing dynamic values is not supported`);
+    if (type === 'string' || type === 'number' || type === 'bool') {
+      if (typeof v !== (type === 'bool' ? 'boolean' : type))
+        throw new ValueError(`${describe(path)}: expected a ${type}`);
+      if (type === 'string') this.string(v as string);
+      else if (type === 'number') this.number(v as number);
+      else this.byte(v ? TRUE : FALSE);
+      return;
+    }
+    const [kind, inner] = type;
+    if (kind === 'list' || kind === 'set' || kind === 'tuple') {
+      if (!Array.isArray(v)) throw new ValueError(`${describe(path)}: expected a ${kind}`);
+      this.count(0x90, 0xdc, v.length);
+      v.forEach((item, i) => {
+        path.push(i);
+        this.value(
+          item,
+          kind === 'tuple' ? ((inner as readonly CtyType[])[i] ?? 'dynamic') : (inner as CtyType),
+          path,
+        );
+        path.pop();
+      });
+      return;
+    }
+    if (typeof v !== 'object' || Array.isArray(v))
+      throw new ValueError(`${describe(path)}: expected a ${kind}`);
+    const entries: [string, CtyType][] =
+      kind === 'map'
+        ? Object.keys(v).map((k) => [k, inner as CtyType])
+        : Object.entries(inner as Readonly<Record<string, CtyType>>);
+    // Objects carry every attribute of their type, null when absent.
+    this.count(0x80, 0xde, entries.length);
+    for (const [name, t] of entries) {
+      this.string(name);
+      path.push(name);
+      this.value(v[name] ?? null, t, path);
+      path.pop();
+    }
+  }
+
+  finish(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/**
+ * The JSON form (a state as Terraform stores it, which UpgradeResourceState hands over): parsed
+ * JSON, typed by the schema the same way as msgpack. A dynamic value is {"value", "type"}.
+ */
+function fromJson(raw: unknown, type: CtyType, path: (string | number)[]): Value {
+  const fail = (what: string): never => {
+    throw new ValueError(`${describe(path)}: ${what}`);
+  };
+  if (raw === null || raw === undefined) return null;
+  if (type === 'dynamic') {
+    const { value, type: actual } = (raw ?? {}) as { value?: unknown; type?: CtyType };
+    if (actual === undefined) return fail('malformed dynamic value');
+    return fromJson(value, actual, path);
+  }
+  if (type === 'string') return typeof raw === 'string' ? raw : fail('expected a string');
+  if (type === 'number') {
+    if (typeof raw === 'number') return raw;
+    // Numbers too precise for a float travel as decimal strings.
+    if (typeof raw === 'string' && raw.trim() !== '' && !Number.isNaN(Number(raw))) return Number(raw);
+    return fail('expected a number');
+  }
+  if (type === 'bool') return typeof raw === 'boolean' ? raw : fail('expected a bool');
   const [kind, inner] = type;
-  if (kind === 'list' || kind === 'set') {
-    if (!Array.isArray(v)) throw new ValueError(`${path}: expected a ${kind}`);
-    return v.map((item, i) => toWire(item, inner as CtyType, `${path}[${i}]`));
+  if (kind === 'list' || kind === 'set' || kind === 'tuple') {
+    if (!Array.isArray(raw)) return fail(`expected a ${kind}`);
+    return raw.map((item, i) => {
+      path.push(i);
+      const t = kind === 'tuple' ? ((inner as readonly CtyType[])[i] ?? 'dynamic') : (inner as CtyType);
+      const v = fromJson(item, t, path);
+      path.pop();
+      return v;
+    });
   }
-  if (kind === 'tuple') {
-    if (!Array.isArray(v)) throw new ValueError(`${path}: expected a tuple`);
-    return v.map((item, i) => toWire(item, (inner as readonly CtyType[])[i] ?? 'dynamic', `${path}[${i}]`));
+  if (typeof raw !== 'object' || Array.isArray(raw)) return fail(`expected a ${kind}`);
+  const attrs = kind === 'object' ? (inner as Readonly<Record<string, CtyType>>) : undefined;
+  const out: Record<string, Value> = {};
+  for (const [key, item] of Object.entries(raw)) {
+    const t = attrs ? attrs[key] : (inner as CtyType);
+    if (t === undefined) continue;
+    path.push(key);
+    out[key] = fromJson(item, t, path);
+    path.pop();
   }
-  if (typeof v !== 'object' || Array.isArray(v)) throw new ValueError(`${path}: expected a ${kind}`);
-  const out: Record<string, unknown> = {};
-  if (kind === 'map') {
-    for (const [k, item] of Object.entries(v)) out[k] = toWire(item, inner as CtyType, `${path}.${k}`);
-    return out;
-  }
-  // Objects carry every attribute of their type, null when absent.
-  for (const [name, t] of Object.entries(inner as Readonly<Record<string, CtyType>>)) {
-    out[name] = toWire(v[name] ?? null, t, `${path}.${name}`);
-  }
+  if (attrs) for (const name in attrs) if (!(name in out)) out[name] = null;
   return out;
 }
 
@@ -126,14 +444,21 @@ export interface DynamicValue {
 export function decodeDynamic(dv: DynamicValue | null | undefined, type: CtyType): Value {
   if (!dv) return null;
   if (dv.msgpack && dv.msgpack.length > 0) {
-    return fromWire(decoder.decode(dv.msgpack), type, '');
+    const buf = Buffer.isBuffer(dv.msgpack)
+      ? dv.msgpack
+      : Buffer.from(dv.msgpack.buffer, dv.msgpack.byteOffset, dv.msgpack.byteLength);
+    const reader = new Reader(buf);
+    const value = reader.value(type, []);
+    if (reader.pos !== buf.length) reader.fail([], 'trailing bytes after a msgpack value');
+    return value;
   }
   if (dv.json && dv.json.length > 0)
-    return fromWire(JSON.parse(Buffer.from(dv.json).toString('utf8')), type, '');
+    return fromJson(JSON.parse(Buffer.from(dv.json).toString('utf8')), type, []);
   return null;
 }
 
 export function encodeDynamic(v: Value, type: CtyType): { msgpack: Buffer } {
-  const bytes = encoder.encode(toWire(v, type, ''));
-  return { msgpack: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+  const writer = new Writer();
+  writer.value(v, type, []);
+  return { msgpack: writer.finish() };
 }
