@@ -17,10 +17,11 @@ function line(level: string, message: string, fields: Record<string, unknown> = 
   process.stderr.write(`${text.replace(SECRET_SHAPES, '[REDACTED]')}\n`);
 }
 
-const debug = process.env.TF_LOG_PROVIDER ?? process.env.TF_LOG ?? '';
+// Decided once: debug() is called on every RPC.
+const verbose = /^(trace|debug)$/i.test(process.env.TF_LOG_PROVIDER ?? process.env.TF_LOG ?? '');
 const log: Logger = {
   debug: (m, f) => {
-    if (/^(trace|debug)$/i.test(debug)) line('debug', m, f);
+    if (verbose) line('debug', m, f);
   },
   error: (m, f) => line('error', m, f),
 };
