@@ -130,4 +130,22 @@ describe('cty msgpack values', () => {
     const bytes = mp('82 a178 82 a161 93 01 a162 d40000 a163 cb3ff8000000000000 a46e616d65 a16e');
     expect(decodeDynamic(bytes, type)).toEqual({ name: 'n', count: null, on: null, tags: null });
   });
+
+  it('keeps "__proto__" a map key, and refuses counts larger than the bytes and endless nesting', () => {
+    const tags: CtyType = ['map', 'string'];
+    // {"__proto__": "x"}
+    const v = decodeDynamic(mp('81 a95f5f70726f746f5f5f a178'), tags) as Record<string, Value>;
+    expect(Object.getPrototypeOf(v)).toBe(Object.prototype);
+    expect(Object.entries(v)).toEqual([['__proto__', 'x']]);
+    expect(decodeDynamic(encodeDynamic(v, tags), tags)).toEqual(v);
+    expect(decodeDynamic({ json: Buffer.from('{"__proto__":"y"}') }, tags)).toHaveProperty(
+      ['__proto__'],
+      'y',
+    );
+    // an array of 2^32-1 strings in five bytes
+    expect(() => decodeDynamic(mp('dd ffffffff'), ['list', 'string'])).toThrow(/truncated/);
+    // an unknown attribute nested 1,000 arrays deep
+    const deep = mp(`81 a178 ${'91'.repeat(1000)} c0`);
+    expect(() => decodeDynamic(deep, type)).toThrow(/nested too deeply/);
+  });
 });

@@ -35,6 +35,16 @@ const NIL = 0xc0;
 const FALSE = 0xc2;
 const TRUE = 0xc3;
 
+/** Unknown attributes are skipped however they are built, but not without end. */
+const MAX_SKIP_DEPTH = 256;
+
+/** A map's keys are anyone's strings: "__proto__" is an entry like any other, not a prototype. */
+function setEntry(out: Record<string, Value>, key: string, value: Value): void {
+  if (key === '__proto__')
+    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
+}
+
 /** Where in the value a reader or writer is, for error messages: `.attr` and `[i]` steps. */
 type Path = readonly (string | number)[];
 const describe = (path: Path) => path.map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`)).join('');
@@ -171,7 +181,8 @@ class Reader {
   }
 
   /** Skips one value of any kind (an attribute the schema does not know). */
-  skip(path: Path): void {
+  skip(path: Path, depth = 0): void {
+    if (depth > MAX_SKIP_DEPTH) this.fail(path, 'msgpack value nested too deeply');
     const b = this.byte(path);
     if (b === NIL || b === FALSE || b === TRUE || this.number(b, path) !== undefined) return;
     if (this.skipExtension(b, path)) return;
@@ -182,12 +193,12 @@ class Reader {
     }
     const a = this.arrayLength(b, path);
     if (a >= 0) {
-      for (let i = 0; i < a; i++) this.skip(path);
+      for (let i = 0; i < a; i++) this.skip(path, depth + 1);
       return;
     }
     const m = this.mapLength(b, path);
     if (m < 0) this.fail(path, `unsupported msgpack format 0x${b.toString(16)}`);
-    for (let i = 0; i < 2 * m; i++) this.skip(path);
+    for (let i = 0; i < 2 * m; i++) this.skip(path, depth + 1);
   }
 
   value(type: CtyType, path: (string | number)[]): Value {
@@ -224,6 +235,8 @@ class Reader {
     if (kind === 'list' || kind === 'set' || kind === 'tuple') {
       const count = this.arrayLength(b, path);
       if (count < 0) this.fail(path, `expected a ${kind}`);
+      // Each element takes a byte at least: a count beyond the bytes left is a truncated value.
+      this.need(count, path);
       const out: Value[] = new Array(count);
       for (let i = 0; i < count; i++) {
         const t = kind === 'tuple' ? ((inner as readonly CtyType[])[i] ?? 'dynamic') : (inner as CtyType);
@@ -235,6 +248,7 @@ class Reader {
     }
     const count = this.mapLength(b, path);
     if (count < 0) this.fail(path, `expected a ${kind}`);
+    this.need(2 * count, path);
     const out: Record<string, Value> = {};
     const attrs = kind === 'object' ? (inner as Readonly<Record<string, CtyType>>) : undefined;
     for (let i = 0; i < count; i++) {
@@ -244,7 +258,7 @@ class Reader {
       path.push(key);
       const t = attrs ? attrs[key] : (inner as CtyType);
       if (t === undefined) this.skip(path);
-      else out[key] = this.value(t, path);
+      else setEntry(out, key, this.value(t, path));
       path.pop();
     }
     // Objects carry every attribute of their type, null when absent.
@@ -378,7 +392,7 @@ class Writer {
     for (const [name, t] of entries) {
       this.string(name);
       path.push(name);
-      this.value(v[name] ?? null, t, path);
+      this.value(Object.hasOwn(v, name) ? (v[name] ?? null) : null, t, path);
       path.pop();
     }
   }
@@ -428,7 +442,7 @@ function fromJson(raw: unknown, type: CtyType, path: (string | number)[]): Value
     const t = attrs ? attrs[key] : (inner as CtyType);
     if (t === undefined) continue;
     path.push(key);
-    out[key] = fromJson(item, t, path);
+    setEntry(out, key, fromJson(item, t, path));
     path.pop();
   }
   if (attrs) for (const name in attrs) if (!(name in out)) out[name] = null;
