@@ -106,6 +106,8 @@ describe('cty msgpack values', () => {
     expect(hexOf('x'.repeat(32), 'string')).toBe(`d920${'78'.repeat(32)}`);
     expect(hexOf('x'.repeat(300), 'string').slice(0, 6)).toBe('da012c');
     expect(hexOf('é', 'string')).toBe('a2c3a9'); // the length counts UTF-8 bytes
+    expect(hexOf('abé', 'string')).toBe('a46162c3a9');
+    expect(decodeDynamic(mp('a46162c3a9'), 'string')).toBe('abé');
     const list = Array.from({ length: 20 }, (_, i) => `v${i}`);
     expect(hexOf(list, ['list', 'string']).slice(0, 6)).toBe('dc0014');
     const map = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, i]));

@@ -98,6 +98,14 @@ class Reader {
     }
   }
 
+  /** A UTF-8 string of `length` bytes, decoded in place. */
+  text(length: number, path: Path): string {
+    this.need(length, path);
+    const out = this.buf.toString('utf8', this.pos, this.pos + length);
+    this.pos += length;
+    return out;
+  }
+
   bytes(length: number, path: Path): Buffer {
     this.need(length, path);
     const out = this.buf.subarray(this.pos, this.pos + length);
@@ -210,20 +218,20 @@ class Reader {
       if (this.arrayLength(b, path) !== 2) this.fail(path, 'malformed dynamic value');
       const length = this.stringLength(this.byte(path), path);
       if (length < 0) this.fail(path, 'malformed dynamic value');
-      const actual = JSON.parse(this.bytes(length, path).toString('utf8')) as CtyType;
+      const actual = JSON.parse(this.text(length, path)) as CtyType;
       return this.value(actual, path);
     }
     if (type === 'string') {
       const length = b >= 0xc4 && b <= 0xc6 ? -1 : this.stringLength(b, path);
       if (length < 0) this.fail(path, 'expected a string');
-      return this.bytes(length, path).toString('utf8');
+      return this.text(length, path);
     }
     if (type === 'number') {
       const n = this.number(b, path);
       if (n !== undefined) return n;
       // Numbers too precise for a float travel as decimal strings.
       const length = this.stringLength(b, path);
-      const text = length >= 0 ? this.bytes(length, path).toString('utf8') : '';
+      const text = length >= 0 ? this.text(length, path) : '';
       if (text.trim() === '' || Number.isNaN(Number(text))) this.fail(path, 'expected a number');
       return Number(text);
     }
@@ -254,7 +262,7 @@ class Reader {
     for (let i = 0; i < count; i++) {
       const keyLength = this.stringLength(this.byte(path), path);
       if (keyLength < 0) this.fail(path, `expected string keys in a ${kind}`);
-      const key = this.bytes(keyLength, path).toString('utf8');
+      const key = this.text(keyLength, path);
       path.push(key);
       const t = attrs ? attrs[key] : (inner as CtyType);
       if (t === undefined) this.skip(path);
@@ -300,6 +308,23 @@ class Writer {
   }
 
   string(s: string): void {
+    // Attribute names and most values are short ASCII: written a byte per character, without
+    // Buffer.write's argument checks (a noticeable part of each answer before).
+    if (s.length < 32) {
+      this.room(1 + s.length);
+      const at = this.pos;
+      let i = 0;
+      for (; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        this.buf[at + 1 + i] = c;
+      }
+      if (i === s.length) {
+        this.buf[at] = 0xa0 | s.length;
+        this.pos = at + 1 + s.length;
+        return;
+      }
+    }
     const length = Buffer.byteLength(s, 'utf8');
     if (length < 32) this.byte(0xa0 | length);
     else if (length < 0x100) this.head(0xd9, 1, length);
