@@ -280,6 +280,9 @@ class Reader {
   }
 }
 
+/** Absent bytes fields: one empty buffer for all of them (it has nothing to change). */
+const EMPTY = Buffer.alloc(0);
+
 function zero(f: Field): unknown {
   if (f.repeated) return [];
   if (isMap(f.type)) return {};
@@ -288,7 +291,7 @@ function zero(f: Field): unknown {
     case 'string':
       return '';
     case 'bytes':
-      return Buffer.alloc(0);
+      return EMPTY;
     case 'bool':
       return false;
     default:
@@ -301,7 +304,8 @@ function decodeScalar(r: Reader, type: Scalar): unknown {
     case 'string':
       return r.bytes().toString('utf8');
     case 'bytes':
-      return Buffer.from(r.bytes());
+      // A view into the request, not a copy: the request lives as long as its call does.
+      return r.bytes();
     case 'bool':
       return r.varint32() !== 0;
     case 'int64':
