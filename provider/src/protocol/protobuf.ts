@@ -1,3 +1,5 @@
+import { ByteWriter } from './byte-writer.js';
+
 /**
  * A small protocol-buffers codec, driven by message descriptors written in this repo
  * (protocol/messages.ts). The provider needs a few dozen message types, and loading a general
@@ -43,23 +45,7 @@ const WIRE_I32 = 5;
  * per field and no copy per nesting level (a plan carries config, prior and planned state, each
  * a nested message, for every resource).
  */
-class Writer {
-  private buf: Buffer;
-  pos: number;
-
-  /** `offset` leaves room before the message, for a frame header the caller fills in. */
-  constructor(offset = 0) {
-    this.buf = Buffer.allocUnsafe(Math.max(256, offset));
-    this.pos = offset;
-  }
-
-  private room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(grown, 0, 0, this.pos);
-    this.buf = grown;
-  }
-
+class Writer extends ByteWriter {
   varint(value: number | bigint): void {
     // Keys, lengths and small non-negative numbers (nearly all of them) without BigInt.
     if (typeof value === 'number' && value >= 0 && value <= 0x7fffffff && Number.isInteger(value)) {
@@ -121,10 +107,6 @@ class Writer {
       n >>>= 7;
     }
     this.buf[i] = n;
-  }
-
-  finish(): Buffer {
-    return this.buf.subarray(0, this.pos);
   }
 }
 

@@ -1,3 +1,5 @@
+import { ByteWriter } from './byte-writer.js';
+
 /**
  * Terraform's values (cty) on the wire: msgpack, read and written straight into and out of
  * values, guided by the schema's types (no general msgpack library and no intermediate object
@@ -76,36 +78,17 @@ class Reader {
     return this.buf[this.pos++] as number;
   }
 
-  uint(bytes: number, path: Path): number {
+  /** A big-endian integer of 1, 2, 4 or 8 bytes (8-byte ones beyond 2^53 lose precision, as in JSON). */
+  integer(bytes: 1 | 2 | 4 | 8, signed: boolean, path: Path): number {
     this.need(bytes, path);
     const at = this.pos;
     this.pos += bytes;
-    switch (bytes) {
-      case 1:
-        return this.buf.readUInt8(at);
-      case 2:
-        return this.buf.readUInt16BE(at);
-      case 4:
-        return this.buf.readUInt32BE(at);
-      default:
-        return Number(this.buf.readBigUInt64BE(at));
-    }
+    if (bytes === 8) return Number(signed ? this.buf.readBigInt64BE(at) : this.buf.readBigUInt64BE(at));
+    return signed ? this.buf.readIntBE(at, bytes) : this.buf.readUIntBE(at, bytes);
   }
 
-  int(bytes: number, path: Path): number {
-    this.need(bytes, path);
-    const at = this.pos;
-    this.pos += bytes;
-    switch (bytes) {
-      case 1:
-        return this.buf.readInt8(at);
-      case 2:
-        return this.buf.readInt16BE(at);
-      case 4:
-        return this.buf.readInt32BE(at);
-      default:
-        return Number(this.buf.readBigInt64BE(at));
-    }
+  uint(bytes: 1 | 2 | 4 | 8, path: Path): number {
+    return this.integer(bytes, false, path);
   }
 
   /** A UTF-8 string of `length` bytes, decoded in place. */
@@ -174,13 +157,13 @@ class Reader {
       case 0xcf:
         return this.uint(8, path);
       case 0xd0:
-        return this.int(1, path);
+        return this.integer(1, true, path);
       case 0xd1:
-        return this.int(2, path);
+        return this.integer(2, true, path);
       case 0xd2:
-        return this.int(4, path);
+        return this.integer(4, true, path);
       case 0xd3:
-        return this.int(8, path);
+        return this.integer(8, true, path);
       case 0xca: {
         this.need(4, path);
         const v = this.buf.readFloatBE(this.pos);
@@ -285,17 +268,7 @@ class Reader {
   }
 }
 
-class Writer {
-  private buf = Buffer.allocUnsafe(512);
-  private pos = 0;
-
-  private room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(grown, 0, 0, this.pos);
-    this.buf = grown;
-  }
-
+class Writer extends ByteWriter {
   byte(b: number): void {
     this.room(1);
     this.buf[this.pos++] = b;
@@ -430,10 +403,6 @@ class Writer {
       this.value(Object.hasOwn(v, name) ? (v[name] ?? null) : null, t, path);
       path.pop();
     }
-  }
-
-  finish(): Buffer {
-    return this.buf.subarray(0, this.pos);
   }
 }
 
