@@ -378,6 +378,10 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
       log.error('grpc call failed', { path, error: err instanceof Error ? err.message : String(err) }),
   });
   const address = await listen(server);
+  // A listening server's own errors (say, out of file descriptors on accept) are logged, not thrown.
+  server.on('error', (err) =>
+    log.error('provider server error', { error: err instanceof Error ? err.message : String(err) }),
+  );
   // Before the handshake, which is the client's cue that it may signal us: a SIGTERM must end the
   // process through 'exit' (and so remove the socket), never by the default action.
   const stop = () => server.close(() => process.exit(0));
@@ -408,7 +412,6 @@ async function listen(server: Server): Promise<string> {
       server.listen(path, () => ok(true));
     });
     if (listening) {
-      server.removeAllListeners('error');
       // The socket file goes when the process exits: after Shutdown, on SIGTERM, on an error exit.
       process.on('exit', () => {
         try {
