@@ -1,4 +1,4 @@
-import type { Agent, RequestOptions } from 'node:http';
+import { ApiTransport } from './api-transport.js';
 /**
  * The provider's only way to the Rigbox service: its HTTP API. Errors carry the status and the
  * API's own message (which never contains a key), and never the bearer token.
@@ -41,13 +41,6 @@ const pathOf = (owner: ConfigOwner) =>
     ? `/api/workspaces/${encodeURIComponent(owner.workspaceId)}/ai-config`
     : '/api/users/me/ai-defaults';
 
-interface Transport {
-  request: typeof import('node:http').request;
-  agent: Agent;
-  base: RequestOptions;
-  prefix: string;
-}
-
 /** The service answers at most this many ids per list request. */
 const MAX_BATCH_READ = 100;
 
@@ -58,55 +51,8 @@ export class RigboxClient {
     private readonly timeoutMs = 30_000,
   ) {}
 
-  /**
-   * The HTTP module, keep-alive agent and parsed endpoint: set up once, by the first request (the
-   * requests tofu starts together share it rather than each making an agent).
-   */
-  private transport: Promise<Transport> | undefined;
-
-  private async connect(): Promise<Transport> {
-    const url = new URL(this.endpoint);
-    // https and http share the request/Agent shape the exchange uses.
-    const http = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
-    const { urlToHttpOptions } = await import('node:url');
-    const { path: _, ...base } = urlToHttpOptions(url);
-    return {
-      request: http.request as typeof import('node:http').request,
-      agent: new http.Agent({ keepAlive: true }),
-      base,
-      prefix: url.pathname.replace(/\/+$/, ''),
-    };
-  }
-
-  /**
-   * One HTTP exchange over node:http(s) with a keep-alive agent: tofu reads hundreds of configs
-   * through one provider process, and global fetch would first load undici (a noticeable part
-   * of a provider start) and add its own per-request cost. The timeout is for a silent socket.
-   */
-  private async exchange(
-    method: string,
-    path: string,
-    headers: Record<string, string>,
-    body: string | undefined,
-  ): Promise<{ status: number; text: string }> {
-    this.transport ??= this.connect();
-    const { request, agent, base, prefix } = await this.transport;
-    return new Promise((resolve, reject) => {
-      const req = request({ ...base, path: `${prefix}${path}`, method, headers, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', reject);
-      });
-      req.setTimeout(this.timeoutMs, () =>
-        req.destroy(Object.assign(new Error('no answer in time'), { code: 'ETIMEDOUT' })),
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
-  }
+  /** Keep-alive connections to the API, opened by the first request. */
+  private transport: ApiTransport | undefined;
 
   private async request<T>(
     method: string,
@@ -117,16 +63,15 @@ export class RigboxClient {
     const payload = body !== undefined ? JSON.stringify(body) : undefined;
     let res: { status: number; text: string };
     try {
-      res = await this.exchange(
+      this.transport ??= new ApiTransport(new URL(this.endpoint), this.timeoutMs);
+      res = await this.transport.exchange(
         method,
         path,
         {
           authorization: `Bearer ${this.token}`,
           accept: 'application/json',
           'user-agent': 'terraform-provider-rigbox/0.1.0',
-          ...(payload !== undefined
-            ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }
-            : {}),
+          ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
           ...headers,
         },
         payload,

@@ -1,0 +1,228 @@
+import { once } from 'node:events';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ApiTransport, type Exchange, type TransportError } from './api-transport.js';
+import { createServerCertificate } from './protocol/certificate.js';
+
+const servers: Server[] = [];
+const transports: ApiTransport[] = [];
+afterEach(async () => {
+  for (const t of transports.splice(0)) t.close();
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections?.();
+    s.close();
+  }
+});
+
+interface Seen {
+  connections: number;
+  requests: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[];
+}
+
+/** A real node:http server; `answer` writes each response as the case needs. */
+async function httpServer(answer: (req: IncomingMessage, res: ServerResponse, body: string) => void) {
+  const seen: Seen = { connections: 0, requests: [] };
+  const server = createHttpServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(parts).toString('utf8');
+      seen.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      answer(req, res, body);
+    });
+  });
+  server.on('connection', () => seen.connections++);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  servers.push(server as unknown as Server);
+  const { port } = server.address() as AddressInfo;
+  return { seen, url: new URL(`http://127.0.0.1:${port}/base/`) };
+}
+
+/** A raw TCP server for answers node:http would not produce (read-to-close, 1xx, garbage). */
+async function rawServer(onRequest: (socket: Socket, index: number, connection: number) => void) {
+  let connections = 0;
+  const server = createNetServer((socket) => {
+    const connection = ++connections;
+    let buf = '';
+    let index = 0;
+    socket.on('data', (chunk) => {
+      buf += chunk.toString('latin1');
+      while (buf.includes('\r\n\r\n')) {
+        buf = buf.slice(buf.indexOf('\r\n\r\n') + 4);
+        onRequest(socket, index++, connection);
+      }
+    });
+    socket.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  servers.push(server);
+  const { port } = server.address() as AddressInfo;
+  return { url: new URL(`http://127.0.0.1:${port}`), connections: () => connections };
+}
+
+function transport(url: URL, timeoutMs = 5_000, maxConnections?: number, tls?: object) {
+  const t = new ApiTransport(url, timeoutMs, maxConnections, tls);
+  transports.push(t);
+  return t;
+}
+
+async function failure(p: Promise<Exchange>): Promise<TransportError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(Error);
+  return err as TransportError;
+}
+
+describe('ApiTransport', () => {
+  it('sends method, path under the endpoint, headers and a sized body, and reuses the connection', async () => {
+    const { seen, url } = await httpServer((_req, res, body) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ echo: body }));
+    });
+    const t = transport(url);
+    const first = await t.exchange(
+      'PUT',
+      '/api/x?y=1',
+      { authorization: 'Bearer t', 'content-type': 'application/json' },
+      '{"a":"é"}',
+    );
+    expect(first).toEqual({ status: 200, text: JSON.stringify({ echo: '{"a":"é"}' }) });
+    const second = await t.exchange('GET', '/api/y', { accept: 'application/json' });
+    expect(second.status).toBe(200);
+    expect(seen.connections).toBe(1);
+    expect(seen.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'PUT /base/api/x?y=1',
+      'GET /base/api/y',
+    ]);
+    expect(seen.requests[0]?.headers).toMatchObject({
+      host: url.host,
+      authorization: 'Bearer t',
+      'content-length': String(Buffer.byteLength('{"a":"é"}')),
+    });
+  });
+
+  it('reads a chunked answer written in pieces', async () => {
+    const { url } = await httpServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.write('{"code":"not_');
+      setTimeout(() => {
+        res.write('found","message":"');
+        res.end(`${'x'.repeat(70_000)}"}`);
+      }, 5);
+    });
+    const res = await transport(url).exchange('GET', '/missing', {});
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.text)).toMatchObject({ code: 'not_found' });
+    expect(res.text.length).toBe(70_000 + '{"code":"not_found","message":""}'.length);
+  });
+
+  it('opens at most maxConnections and queues the rest', async () => {
+    const { seen, url } = await httpServer((_req, res) => setTimeout(() => res.end('ok'), 10));
+    const t = transport(url, 5_000, 2);
+    const all = await Promise.all(Array.from({ length: 6 }, (_, i) => t.exchange('GET', `/${i}`, {})));
+    expect(all.map((r) => r.text)).toEqual(Array(6).fill('ok'));
+    expect(seen.connections).toBe(2);
+  });
+
+  it('honours Connection: close with a new connection for the next exchange', async () => {
+    // The server says close but leaves the socket open: only the header can stop its reuse.
+    const { url, connections } = await rawServer((socket) =>
+      socket.write('HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 3\r\n\r\nbye'),
+    );
+    const t = transport(url);
+    expect((await t.exchange('GET', '/a', {})).text).toBe('bye');
+    expect((await t.exchange('GET', '/b', {})).text).toBe('bye');
+    expect(connections()).toBe(2);
+  });
+
+  it('skips interim 1xx answers and reads a body that ends with the connection', async () => {
+    const { url } = await rawServer((socket) => {
+      socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil ');
+      setTimeout(() => socket.end('close'), 5);
+    });
+    const res = await transport(url).exchange('GET', '/', {});
+    expect(res).toEqual({ status: 200, text: 'until close' });
+  });
+
+  it('sends a GET again when a reused connection closes before answering, but never a PUT', async () => {
+    // Each connection answers its first request and drops its second, as a server's idle timeout can.
+    const { url, connections } = await rawServer((socket, index) => {
+      if (index === 0) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      else socket.destroy();
+    });
+    const t = transport(url);
+    await t.exchange('GET', '/1', {});
+    expect(await t.exchange('GET', '/2', {})).toEqual({ status: 200, text: 'ok' });
+    expect(connections()).toBe(2);
+    const err = await failure(t.exchange('PUT', '/3', {}, '{}'));
+    expect(err.code).toBe('ECONNRESET');
+    expect(connections()).toBe(2);
+  });
+
+  it('times out a silent server', async () => {
+    const { url } = await rawServer(() => {});
+    const err = await failure(transport(url, 100).exchange('GET', '/', {}));
+    expect(err.code).toBe('ETIMEDOUT');
+  });
+
+  it('reports the socket error of an unreachable endpoint', async () => {
+    const { url } = await rawServer(() => {});
+    servers.pop()?.close();
+    await new Promise((r) => setTimeout(r, 20));
+    const err = await failure(transport(url).exchange('GET', '/', {}));
+    expect((err as { code?: string }).code).toBe('ECONNREFUSED');
+  });
+
+  it('refuses a line break in a header or path without sending anything or naming the value', async () => {
+    const { seen, url } = await httpServer((_req, res) => res.end('ok'));
+    const t = transport(url);
+    const secret = 'sk-CANARY-0123456789';
+    for (const p of [
+      t.exchange('GET', '/', { authorization: `Bearer ${secret}\r\nx-evil: 1` }),
+      t.exchange('GET', `/a\r\nx-evil: ${secret}`, {}),
+    ]) {
+      const err = await failure(p);
+      expect(err.code).toBe('EINVALIDHEADER');
+      expect(err.message).not.toContain(secret);
+    }
+    expect(seen.requests).toEqual([]);
+  });
+
+  it('refuses an answer that is not HTTP or claims more than it may', async () => {
+    const garbage = await rawServer((socket) => socket.write('SSH-2.0-OpenSSH\r\n\r\n'));
+    expect((await failure(transport(garbage.url).exchange('GET', '/', {}))).code).toBe('EPROTO');
+    const huge = await rawServer((socket) =>
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 999999999\r\n\r\n'),
+    );
+    expect((await failure(transport(huge.url).exchange('GET', '/', {}))).code).toBe('E2BIG');
+    const badChunk = await rawServer((socket) =>
+      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n'),
+    );
+    expect((await failure(transport(badChunk.url).exchange('GET', '/', {}))).code).toBe('EPROTO');
+  });
+
+  it('speaks HTTPS, verifying the server certificate and its name', async () => {
+    const cert = createServerCertificate();
+    const server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) =>
+      res.end('secure'),
+    );
+    server.listen(0, 'localhost');
+    await once(server, 'listening');
+    servers.push(server as unknown as Server);
+    const { port } = server.address() as AddressInfo;
+    const url = new URL(`https://localhost:${port}`);
+    expect(await transport(url, 5_000, undefined, { ca: cert.certPem }).exchange('GET', '/', {})).toEqual({
+      status: 200,
+      text: 'secure',
+    });
+    // Not trusted without its CA.
+    const err = await failure(transport(url).exchange('GET', '/', {}));
+    expect(String((err as { code?: string }).code)).toMatch(/CERT|SELF_SIGNED|UNABLE/);
+  });
+});

@@ -1,0 +1,362 @@
+import type { Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+
+/**
+ * HTTP/1.1 exchanges with the Rigbox API over a small pool of keep-alive connections.
+ *
+ * Why not node:http: tofu starts a provider process for a few hundred RPCs and exits it, so the
+ * provider's code runs mostly cold (interpreted). In that regime node:http's client costs about
+ * half a millisecond of CPU per request (streams, agent bookkeeping, the parser's callbacks),
+ * which on a plan of 100 resources was a tenth of the provider's CPU. This client writes a
+ * request as one string and reads the answer from the socket's own chunks. It speaks exactly the
+ * HTTP/1.1 an API client needs: a fixed-length, chunked or read-to-close body; 1xx answers
+ * skipped; `Connection: close` honoured; an idle connection the server closed retried once for
+ * a GET (as browsers do), never for a write.
+ */
+
+export interface Exchange {
+  status: number;
+  text: string;
+}
+
+/** The request is framed by line breaks: CR or LF in a path or header would forge a header. */
+const UNSAFE = /[\r\n\0]/;
+/** An answer larger than this is refused rather than buffered (the largest real one, a list of 100 configs, is ~40 KB). */
+const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+export class TransportError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TransportError';
+  }
+}
+
+interface Pending {
+  method: string;
+  head: string;
+  body: Buffer | undefined;
+  resolve(res: Exchange): void;
+  reject(err: unknown): void;
+}
+
+export class ApiTransport {
+  private readonly idle: Socket[] = [];
+  private readonly waiting: Pending[] = [];
+  private open = 0;
+  private readonly hostHeader: string;
+  private readonly prefix: string;
+  private connector: Promise<() => Socket> | undefined;
+
+  constructor(
+    private readonly url: URL,
+    private readonly timeoutMs: number,
+    /** At most this many connections at once; tofu runs 10 resources at a time by default. */
+    private readonly maxConnections = 16,
+    /** Extra TLS options (a test's CA); the default verifies against Node's trusted roots. */
+    private readonly tlsOptions: ConnectionOptions = {},
+  ) {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new TransportError('EPROTO', `unsupported scheme ${url.protocol}`);
+    }
+    this.hostHeader = url.host;
+    this.prefix = url.pathname.replace(/\/+$/, '');
+  }
+
+  exchange(method: string, path: string, headers: Record<string, string>, body?: string): Promise<Exchange> {
+    // Checked part by part; the error names no value (one of them is the token).
+    if (UNSAFE.test(path) || Object.entries(headers).some(([k, v]) => UNSAFE.test(k) || UNSAFE.test(v))) {
+      return Promise.reject(
+        new TransportError('EINVALIDHEADER', 'a request header or path contains a line break'),
+      );
+    }
+    const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
+    let head = `${method} ${this.prefix}${path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\n`;
+    for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
+    if (payload) head += `content-length: ${payload.length}\r\n`;
+    head += '\r\n';
+    return new Promise((resolve, reject) => {
+      this.dispatch({ method, head, body: payload, resolve, reject });
+    });
+  }
+
+  /** Closes idle connections (busy ones close when their exchange ends). */
+  close(): void {
+    for (const socket of this.idle.splice(0)) socket.destroy();
+  }
+
+  private dispatch(req: Pending): void {
+    const socket = this.idle.pop();
+    if (socket) this.send(socket, req, true);
+    else if (this.open < this.maxConnections) void this.connect(req);
+    else this.waiting.push(req);
+  }
+
+  private async connect(req: Pending): Promise<void> {
+    this.open++;
+    let socket: Socket;
+    try {
+      this.connector ??= this.makeConnector();
+      socket = (await this.connector)();
+    } catch (err) {
+      this.open--;
+      req.reject(err);
+      return;
+    }
+    socket.setNoDelay(true);
+    socket.on('close', () => {
+      this.open--;
+      const at = this.idle.indexOf(socket);
+      if (at >= 0) this.idle.splice(at, 1);
+      const next = this.waiting.shift();
+      if (next) this.dispatch(next);
+    });
+    // Errors end in 'close'; an idle connection's error has nobody to tell.
+    socket.on('error', () => {});
+    // An idle connection has nothing to read: bytes on it (a server's 408, say) end it.
+    socket.on('data', () => {
+      if (this.idle.includes(socket)) socket.destroy();
+    });
+    this.send(socket, req, false);
+  }
+
+  /** The module (net or tls) is loaded on first use, so a process that never calls the API never loads it. */
+  private async makeConnector(): Promise<() => Socket> {
+    const port = Number(this.url.port) || (this.url.protocol === 'https:' ? 443 : 80);
+    // URL keeps IPv6 literals bracketed; sockets want them bare.
+    const host = this.url.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (this.url.protocol === 'https:') {
+      const tls = await import('node:tls');
+      const { isIP } = await import('node:net');
+      const servername = isIP(host) ? undefined : host;
+      return () => tls.connect({ host, port, servername, ALPNProtocols: ['http/1.1'], ...this.tlsOptions });
+    }
+    const net = await import('node:net');
+    return () => net.connect({ host, port });
+  }
+
+  /**
+   * Writes one request and reads its answer. `reused` says the connection served an earlier
+   * exchange: the server may have closed it while it sat idle, which shows as a close before any
+   * byte of the answer, and a GET is then sent again on a new connection.
+   */
+  private send(socket: Socket, req: Pending, reused: boolean): void {
+    socket.ref();
+    const reader = new AnswerReader(req.method === 'HEAD');
+    let received = false;
+    const finish = (err: unknown, res?: Exchange) => {
+      socket.removeListener('data', onData);
+      socket.removeListener('close', onClose);
+      socket.removeListener('timeout', onTimeout);
+      socket.removeListener('error', onError);
+      socket.setTimeout(0);
+      if (err) {
+        socket.destroy();
+        if (
+          reused &&
+          !received &&
+          req.method === 'GET' &&
+          !(err instanceof TransportError && err.code === 'ETIMEDOUT')
+        ) {
+          this.dispatch(req);
+          return;
+        }
+        req.reject(err);
+        return;
+      }
+      if (reader.keepAlive) this.release(socket);
+      else socket.destroy();
+      req.resolve(res as Exchange);
+    };
+    const onData = (chunk: Buffer) => {
+      received = true;
+      let done: Exchange | undefined;
+      try {
+        done = reader.push(chunk);
+      } catch (err) {
+        finish(err);
+        return;
+      }
+      if (done) finish(undefined, done);
+    };
+    const onClose = () => {
+      const done = reader.end();
+      if (done) finish(undefined, done);
+      else finish(new TransportError('ECONNRESET', 'the connection closed before the answer was complete'));
+    };
+    // The socket's own error (ECONNREFUSED, a TLS failure) is the one worth reporting; 'close' follows it.
+    const onError = (err: Error) => finish(err);
+    const onTimeout = () => finish(new TransportError('ETIMEDOUT', 'no answer in time'));
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    socket.on('timeout', onTimeout);
+    socket.on('error', onError);
+    socket.setTimeout(this.timeoutMs);
+    // One write for head and body: one TLS record, one segment.
+    socket.write(req.body ? Buffer.concat([Buffer.from(req.head, 'latin1'), req.body]) : req.head);
+  }
+
+  private release(socket: Socket): void {
+    const next = this.waiting.shift();
+    if (next) {
+      this.send(socket, next, true);
+      return;
+    }
+    // An idle connection does not keep the process alive.
+    socket.unref();
+    this.idle.push(socket);
+  }
+}
+
+/** Parses one HTTP/1.1 answer from successive chunks. */
+class AnswerReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private status = 0;
+  /** 'head' until the header block is read; then how the body is framed. */
+  private state: 'head' | 'length' | 'chunked' | 'close' = 'head';
+  private remaining = 0;
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+  keepAlive = true;
+
+  constructor(private readonly noBody: boolean) {}
+
+  /** Returns the answer once it is complete. */
+  push(chunk: Buffer): Exchange | undefined {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    for (;;) {
+      if (this.state === 'head') {
+        const end = this.buf.indexOf(HEAD_END);
+        if (end < 0) {
+          if (this.buf.length > 64 * 1024) throw new TransportError('EPROTO', 'answer header too large');
+          return undefined;
+        }
+        const head = this.buf.toString('latin1', 0, end);
+        this.buf = this.buf.subarray(end + 4);
+        const next = this.readHead(head);
+        if (next === 'interim') continue; // a 1xx: its head is skipped, the real answer follows
+        if (next === 'none') return this.done();
+      }
+      if (this.state === 'length') {
+        const take = Math.min(this.remaining, this.buf.length);
+        this.keep(this.buf.subarray(0, take));
+        this.buf = this.buf.subarray(take);
+        this.remaining -= take;
+        return this.remaining === 0 ? this.done() : undefined;
+      }
+      if (this.state === 'close') {
+        this.keep(this.buf);
+        this.buf = Buffer.alloc(0);
+        return undefined;
+      }
+      // chunked: size line, data, CRLF; a zero size, then trailers up to an empty line.
+      if (this.remaining > 0) {
+        if (this.buf.length < this.remaining + 2) return undefined;
+        this.keep(this.buf.subarray(0, this.remaining));
+        if (this.buf[this.remaining] !== 13 || this.buf[this.remaining + 1] !== 10) {
+          throw new TransportError('EPROTO', 'malformed chunked answer');
+        }
+        this.buf = this.buf.subarray(this.remaining + 2);
+        this.remaining = 0;
+        continue;
+      }
+      const eol = this.buf.indexOf('\r\n');
+      if (eol < 0) {
+        if (this.buf.length > 4096) throw new TransportError('EPROTO', 'malformed chunked answer');
+        return undefined;
+      }
+      if (this.remaining < 0) {
+        // In the trailers: an empty line ends the answer.
+        this.buf = this.buf.subarray(eol + 2);
+        if (eol === 0) return this.done();
+        continue;
+      }
+      const sizeText = this.buf.toString('latin1', 0, eol).split(';')[0]?.trim() ?? '';
+      if (!/^[0-9a-fA-F]{1,8}$/.test(sizeText))
+        throw new TransportError('EPROTO', 'malformed chunked answer');
+      this.buf = this.buf.subarray(eol + 2);
+      const size = Number.parseInt(sizeText, 16);
+      if (size === 0) this.remaining = -1;
+      else {
+        this.grow(size);
+        this.remaining = size;
+      }
+    }
+  }
+
+  /** The connection closed: complete only for a read-to-close body. */
+  end(): Exchange | undefined {
+    return this.state === 'close' ? this.done() : undefined;
+  }
+
+  /** Reads a status line and headers: an interim (1xx) answer, one without a body, or one with. */
+  private readHead(head: string): 'interim' | 'none' | 'body' {
+    const lines = head.split('\r\n');
+    const m = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0] ?? '');
+    if (!m) throw new TransportError('EPROTO', 'the server did not answer with HTTP/1.x');
+    this.status = Number(m[2]);
+    if (this.status >= 100 && this.status < 200) return 'interim';
+    let length: number | undefined;
+    let chunked = false;
+    this.keepAlive = m[1] === '1';
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i] as string;
+      const colon = line.indexOf(':');
+      if (colon <= 0) continue;
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line
+        .slice(colon + 1)
+        .trim()
+        .toLowerCase();
+      if (name === 'content-length') {
+        if (!/^\d+$/.test(value) || (length !== undefined && length !== Number(value))) {
+          throw new TransportError('EPROTO', 'malformed content-length');
+        }
+        length = Number(value);
+      } else if (name === 'transfer-encoding') chunked = value.split(',').some((v) => v.trim() === 'chunked');
+      else if (name === 'connection') {
+        const tokens = value.split(',').map((v) => v.trim());
+        if (tokens.includes('close')) this.keepAlive = false;
+        else if (tokens.includes('keep-alive')) this.keepAlive = true;
+      }
+    }
+    if (this.noBody || this.status === 204 || this.status === 304 || (!chunked && length === 0)) {
+      return 'none';
+    }
+    if (chunked) {
+      // Both framings at once is ambiguous (RFC 9112 6.3): chunked wins and the connection is not reused.
+      if (length !== undefined) this.keepAlive = false;
+      this.state = 'chunked';
+      this.remaining = 0;
+    } else if (length !== undefined) {
+      this.grow(length);
+      this.state = 'length';
+      this.remaining = length;
+    } else {
+      this.state = 'close';
+      this.keepAlive = false;
+    }
+    return 'body';
+  }
+
+  private grow(n: number): void {
+    if (this.size + n > MAX_ANSWER_BYTES) throw new TransportError('E2BIG', 'answer too large');
+  }
+
+  private keep(part: Buffer): void {
+    if (part.length === 0) return;
+    this.grow(part.length);
+    this.size += part.length;
+    this.parts.push(part);
+  }
+
+  private done(): Exchange {
+    // Bytes after a complete answer mean the server sent more than it framed: do not reuse.
+    if (this.buf.length > 0) this.keepAlive = false;
+    const body = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts);
+    return { status: this.status, text: body.toString('utf8') };
+  }
+}
