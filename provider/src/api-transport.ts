@@ -1,5 +1,7 @@
-import type { Socket } from 'node:net';
-import type { ConnectionOptions } from 'node:tls';
+// Static imports: the gRPC server has loaded both already, while a dynamic import() in the CommonJS
+// bundle would start Node's ESM loader, ~5 ms of a provider process.
+import { connect as connectTcp, isIP, type Socket } from 'node:net';
+import { type ConnectionOptions, connect as connectTls } from 'node:tls';
 
 /**
  * HTTP/1.1 exchanges with the Rigbox API over a small pool of keep-alive connections.
@@ -49,7 +51,6 @@ export class ApiTransport {
   private open = 0;
   private readonly hostHeader: string;
   private readonly prefix: string;
-  private connector: Promise<() => Socket> | undefined;
 
   constructor(
     private readonly url: URL,
@@ -91,17 +92,17 @@ export class ApiTransport {
   private dispatch(req: Pending): void {
     const socket = this.idle.pop();
     if (socket) this.send(socket, req, true);
-    else if (this.open < this.maxConnections) void this.connect(req);
+    else if (this.open < this.maxConnections) this.connect(req);
     else this.waiting.push(req);
   }
 
-  private async connect(req: Pending): Promise<void> {
+  private connect(req: Pending): void {
     this.open++;
     let socket: Socket;
     try {
-      this.connector ??= this.makeConnector();
-      socket = (await this.connector)();
+      socket = this.openSocket();
     } catch (err) {
+      // Synchronous refusals only (an invalid port, say); connection failures arrive as 'error'.
       this.open--;
       req.reject(err);
       return;
@@ -123,19 +124,13 @@ export class ApiTransport {
     this.send(socket, req, false);
   }
 
-  /** The module (net or tls) is loaded on first use, so a process that never calls the API never loads it. */
-  private async makeConnector(): Promise<() => Socket> {
+  private openSocket(): Socket {
     const port = Number(this.url.port) || (this.url.protocol === 'https:' ? 443 : 80);
     // URL keeps IPv6 literals bracketed; sockets want them bare.
     const host = this.url.hostname.replace(/^\[(.*)\]$/, '$1');
-    if (this.url.protocol === 'https:') {
-      const tls = await import('node:tls');
-      const { isIP } = await import('node:net');
-      const servername = isIP(host) ? undefined : host;
-      return () => tls.connect({ host, port, servername, ALPNProtocols: ['http/1.1'], ...this.tlsOptions });
-    }
-    const net = await import('node:net');
-    return () => net.connect({ host, port });
+    if (this.url.protocol !== 'https:') return connectTcp({ host, port });
+    const servername = isIP(host) ? undefined : host;
+    return connectTls({ host, port, servername, ALPNProtocols: ['http/1.1'], ...this.tlsOptions });
   }
 
   /**
