@@ -133,6 +133,22 @@ describe('cty msgpack values', () => {
     expect(decodeDynamic(bytes, type)).toEqual({ name: 'n', count: null, on: null, tags: null });
   });
 
+  it('reads object keys in cty order, in any other order, and with some missing', () => {
+    // cty writes attributes sorted: {"count": 2, "name": "a", "on": true, "tags": {}}
+    const sorted = mp('84 a5636f756e74 02 a46e616d65 a161 a26f6e c3 a474616773 80');
+    const full = { count: 2, name: 'a', on: true, tags: {} };
+    expect(decodeDynamic(sorted, type)).toEqual(full);
+    // The same attributes in reverse.
+    const reversed = mp('84 a474616773 80 a26f6e c3 a46e616d65 a161 a5636f756e74 02');
+    expect(decodeDynamic(reversed, type)).toEqual(full);
+    // Only "on" (the third in order), then "name" after it: both paths, the rest null.
+    const partial = mp('82 a26f6e c2 a46e616d65 a162');
+    expect(decodeDynamic(partial, type)).toEqual({ count: null, name: 'b', on: false, tags: null });
+    // A key that is a prefix of an attribute ("nam") or an Object.prototype member is not one.
+    const strangers = mp('82 a36e616d a178 a8746f537472696e67 a179');
+    expect(decodeDynamic(strangers, type)).toEqual({ count: null, name: null, on: null, tags: null });
+  });
+
   it('keeps "__proto__" a map key, and refuses counts larger than the bytes and endless nesting', () => {
     const tags: CtyType = ['map', 'string'];
     // {"__proto__": "x"}

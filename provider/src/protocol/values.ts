@@ -47,6 +47,37 @@ function setEntry(out: Record<string, Value>, key: string, value: Value): void {
   else out[key] = value;
 }
 
+/**
+ * An object type's attributes, worked out once per type: every state, config and plan of a
+ * resource is an object of the same few types. Keys are kept as the msgpack strings they travel
+ * as, so the reader recognises a key by its bytes (without making a string of it) and the
+ * writer copies it.
+ */
+interface ObjectLayout {
+  /** In the order cty writes them: Go's byte-wise sort of the names. */
+  readonly sorted: readonly { name: string; type: CtyType; key: Buffer }[];
+  /** In the order the type declares them, as our writer writes them. */
+  readonly declared: readonly { name: string; type: CtyType; key: Buffer }[];
+}
+const layouts = new WeakMap<object, ObjectLayout>();
+
+function msgpackString(s: string): Buffer {
+  const w = new Writer();
+  w.string(s);
+  return Buffer.from(w.finish());
+}
+
+function layoutOf(attrs: Readonly<Record<string, CtyType>>): ObjectLayout {
+  let layout = layouts.get(attrs);
+  if (!layout) {
+    const declared = Object.entries(attrs).map(([name, type]) => ({ name, type, key: msgpackString(name) }));
+    const sorted = [...declared].sort((a, b) => Buffer.compare(a.key.subarray(1), b.key.subarray(1)));
+    layout = { sorted, declared };
+    layouts.set(attrs, layout);
+  }
+  return layout;
+}
+
 /** Where in the value a reader or writer is, for error messages: `.attr` and `[i]` steps. */
 type Path = readonly (string | number)[];
 const describe = (path: Path) => path.map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`)).join('');
@@ -251,20 +282,55 @@ class Reader {
     if (count < 0) this.fail(path, `expected a ${kind}`);
     this.need(2 * count, path);
     const out: Record<string, Value> = {};
-    const attrs = kind === 'object' ? (inner as Readonly<Record<string, CtyType>>) : undefined;
+    if (kind !== 'object') {
+      for (let i = 0; i < count; i++) {
+        const keyLength = this.stringLength(this.byte(path), path);
+        if (keyLength < 0) this.fail(path, `expected string keys in a ${kind}`);
+        const key = this.text(keyLength, path);
+        path.push(key);
+        setEntry(out, key, this.value(inner as CtyType, path));
+        path.pop();
+      }
+      return out;
+    }
+    const attrs = inner as Readonly<Record<string, CtyType>>;
+    const { sorted } = layoutOf(attrs);
+    // Keys come in cty's order, so each is first checked against the attribute expected next.
+    let next = 0;
+    let inOrder = true;
     for (let i = 0; i < count; i++) {
-      const keyLength = this.stringLength(this.byte(path), path);
-      if (keyLength < 0) this.fail(path, `expected string keys in a ${kind}`);
-      const key = this.text(keyLength, path);
-      path.push(key);
-      const t = attrs ? attrs[key] : (inner as CtyType);
+      const expected = sorted[next];
+      let name: string;
+      let t: CtyType | undefined;
+      if (expected && this.startsWith(expected.key)) {
+        this.pos += expected.key.length;
+        name = expected.name;
+        t = expected.type;
+        next++;
+      } else {
+        inOrder = false;
+        const keyLength = this.stringLength(this.byte(path), path);
+        if (keyLength < 0) this.fail(path, `expected string keys in a ${kind}`);
+        name = this.text(keyLength, path);
+        t = Object.hasOwn(attrs, name) ? attrs[name] : undefined;
+      }
+      path.push(name);
       if (t === undefined) this.skip(path);
-      else setEntry(out, key, this.value(t, path));
+      else setEntry(out, name, this.value(t, path));
       path.pop();
     }
     // Objects carry every attribute of their type, null when absent.
-    if (attrs) for (const name in attrs) if (!(name in out)) out[name] = null;
+    if (!inOrder || next < sorted.length) {
+      for (const name in attrs) if (!Object.hasOwn(out, name)) setEntry(out, name, null);
+    }
     return out;
+  }
+
+  /** Whether the bytes at the read position begin with `bytes`. */
+  private startsWith(bytes: Buffer): boolean {
+    if (this.pos + bytes.length > this.buf.length) return false;
+    for (let i = 0; i < bytes.length; i++) if (this.buf[this.pos + i] !== bytes[i]) return false;
+    return true;
   }
 }
 
@@ -391,16 +457,26 @@ class Writer extends ByteWriter {
     }
     if (typeof v !== 'object' || Array.isArray(v))
       throw new ValueError(`${describe(path)}: expected a ${kind}`);
-    const entries: [string, CtyType][] =
-      kind === 'map'
-        ? Object.keys(v).map((k) => [k, inner as CtyType])
-        : Object.entries(inner as Readonly<Record<string, CtyType>>);
+    if (kind === 'map') {
+      const keys = Object.keys(v);
+      this.count(0x80, 0xde, keys.length);
+      for (const name of keys) {
+        this.string(name);
+        path.push(name);
+        this.value((v as Record<string, Value>)[name] ?? null, inner as CtyType, path);
+        path.pop();
+      }
+      return;
+    }
     // Objects carry every attribute of their type, null when absent.
-    this.count(0x80, 0xde, entries.length);
-    for (const [name, t] of entries) {
-      this.string(name);
+    const { declared } = layoutOf(inner as Readonly<Record<string, CtyType>>);
+    this.count(0x80, 0xde, declared.length);
+    for (const { name, type: t, key } of declared) {
+      this.room(key.length);
+      key.copy(this.buf, this.pos);
+      this.pos += key.length;
       path.push(name);
-      this.value(Object.hasOwn(v, name) ? (v[name] ?? null) : null, t, path);
+      this.value(Object.hasOwn(v, name) ? ((v as Record<string, Value>)[name] ?? null) : null, t, path);
       path.pop();
     }
   }
