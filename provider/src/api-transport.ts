@@ -46,7 +46,7 @@ interface Pending {
 }
 
 export class ApiTransport {
-  private readonly idle: Socket[] = [];
+  private readonly idle: Connection[] = [];
   private readonly waiting: Pending[] = [];
   private open = 0;
   private readonly hostHeader: string;
@@ -54,7 +54,7 @@ export class ApiTransport {
 
   constructor(
     private readonly url: URL,
-    private readonly timeoutMs: number,
+    readonly timeoutMs: number,
     /** At most this many connections at once; tofu runs 10 resources at a time by default. */
     private readonly maxConnections = 16,
     /** Extra TLS options (a test's CA); the default verifies against Node's trusted roots. */
@@ -86,42 +86,27 @@ export class ApiTransport {
 
   /** Closes idle connections (busy ones close when their exchange ends). */
   close(): void {
-    for (const socket of this.idle.splice(0)) socket.destroy();
+    for (const connection of this.idle.splice(0)) connection.socket.destroy();
   }
 
   private dispatch(req: Pending): void {
-    const socket = this.idle.pop();
-    if (socket) this.send(socket, req, true);
+    const connection = this.idle.pop();
+    if (connection) connection.send(req, true);
     else if (this.open < this.maxConnections) this.connect(req);
     else this.waiting.push(req);
   }
 
   private connect(req: Pending): void {
-    this.open++;
     let socket: Socket;
     try {
       socket = this.openSocket();
     } catch (err) {
       // Synchronous refusals only (an invalid port, say); connection failures arrive as 'error'.
-      this.open--;
       req.reject(err);
       return;
     }
-    socket.setNoDelay(true);
-    socket.on('close', () => {
-      this.open--;
-      const at = this.idle.indexOf(socket);
-      if (at >= 0) this.idle.splice(at, 1);
-      const next = this.waiting.shift();
-      if (next) this.dispatch(next);
-    });
-    // Errors end in 'close'; an idle connection's error has nobody to tell.
-    socket.on('error', () => {});
-    // An idle connection has nothing to read: bytes on it (a server's 408, say) end it.
-    socket.on('data', () => {
-      if (this.idle.includes(socket)) socket.destroy();
-    });
-    this.send(socket, req, false);
+    this.open++;
+    new Connection(socket, this).send(req, false);
   }
 
   private openSocket(): Socket {
@@ -133,76 +118,107 @@ export class ApiTransport {
     return connectTls({ host, port, servername, ALPNProtocols: ['http/1.1'], ...this.tlsOptions });
   }
 
-  /**
-   * Writes one request and reads its answer. `reused` says the connection served an earlier
-   * exchange: the server may have closed it while it sat idle, which shows as a close before any
-   * byte of the answer, and a GET is then sent again on a new connection.
-   */
-  private send(socket: Socket, req: Pending, reused: boolean): void {
-    socket.ref();
-    const reader = new AnswerReader(req.method === 'HEAD');
-    let received = false;
-    const finish = (err: unknown, res?: Exchange) => {
-      socket.removeListener('data', onData);
-      socket.removeListener('close', onClose);
-      socket.removeListener('timeout', onTimeout);
-      socket.removeListener('error', onError);
-      socket.setTimeout(0);
-      if (err) {
-        socket.destroy();
-        if (
-          reused &&
-          !received &&
-          req.method === 'GET' &&
-          !(err instanceof TransportError && err.code === 'ETIMEDOUT')
-        ) {
-          this.dispatch(req);
-          return;
-        }
-        req.reject(err);
-        return;
-      }
-      if (reader.keepAlive) this.release(socket);
-      else socket.destroy();
-      req.resolve(res as Exchange);
-    };
-    const onData = (chunk: Buffer) => {
-      received = true;
-      let done: Exchange | undefined;
-      try {
-        done = reader.push(chunk);
-      } catch (err) {
-        finish(err);
-        return;
-      }
-      if (done) finish(undefined, done);
-    };
-    const onClose = () => {
-      const done = reader.end();
-      if (done) finish(undefined, done);
-      else finish(new TransportError('ECONNRESET', 'the connection closed before the answer was complete'));
-    };
-    // The socket's own error (ECONNREFUSED, a TLS failure) is the one worth reporting; 'close' follows it.
-    const onError = (err: Error) => finish(err);
-    const onTimeout = () => finish(new TransportError('ETIMEDOUT', 'no answer in time'));
-    socket.on('data', onData);
-    socket.on('close', onClose);
-    socket.on('timeout', onTimeout);
-    socket.on('error', onError);
-    socket.setTimeout(this.timeoutMs);
-    // One write for head and body: one TLS record, one segment.
-    socket.write(req.body ? Buffer.concat([Buffer.from(req.head, 'latin1'), req.body]) : req.head);
-  }
-
-  private release(socket: Socket): void {
+  /** A connection finished an exchange and may serve the next. */
+  released(connection: Connection): void {
     const next = this.waiting.shift();
     if (next) {
-      this.send(socket, next, true);
+      connection.send(next, true);
       return;
     }
     // An idle connection does not keep the process alive.
-    socket.unref();
-    this.idle.push(socket);
+    connection.socket.unref();
+    this.idle.push(connection);
+  }
+
+  /**
+   * An exchange failed. A connection that served an earlier exchange may have been closed by the
+   * server while it sat idle, which shows as a close before any byte of the answer: a GET is then
+   * sent again, on another connection. Anything else, and any write, fails.
+   */
+  failed(req: Pending, err: unknown, retry: boolean): void {
+    if (retry && req.method === 'GET') this.dispatch(req);
+    else req.reject(err);
+  }
+
+  closed(connection: Connection): void {
+    this.open--;
+    const at = this.idle.indexOf(connection);
+    if (at >= 0) this.idle.splice(at, 1);
+    const next = this.waiting.shift();
+    if (next) this.dispatch(next);
+  }
+}
+
+/**
+ * One keep-alive connection. Its listeners are set once, when it opens, and route to the exchange
+ * in progress: adding and removing four listeners per request was a visible cost.
+ */
+class Connection {
+  private current: { req: Pending; reader: AnswerReader; reused: boolean; received: boolean } | undefined;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly pool: ApiTransport,
+  ) {
+    socket.setNoDelay(true);
+    // Inactivity: a busy connection's exchange times out; an idle one is closed.
+    socket.setTimeout(pool.timeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // The socket's own error (ECONNREFUSED, a TLS failure) is the one worth reporting; 'close' follows.
+    socket.on('error', (err) => this.fail(err));
+    socket.on('timeout', () => {
+      if (this.current) this.fail(new TransportError('ETIMEDOUT', 'no answer in time'));
+      else socket.destroy();
+    });
+    socket.on('close', () => {
+      const done = this.current?.reader.end();
+      if (done) this.finish(done);
+      else
+        this.fail(new TransportError('ECONNRESET', 'the connection closed before the answer was complete'));
+      pool.closed(this);
+    });
+  }
+
+  send(req: Pending, reused: boolean): void {
+    this.current = { req, reader: new AnswerReader(req.method === 'HEAD'), reused, received: false };
+    this.socket.ref();
+    // One write for head and body: one TLS record, one segment.
+    this.socket.write(req.body ? Buffer.concat([Buffer.from(req.head, 'latin1'), req.body]) : req.head);
+  }
+
+  private onData(chunk: Buffer): void {
+    const current = this.current;
+    // An idle connection has nothing to read: bytes on it (a server's 408, say) end it.
+    if (!current) {
+      this.socket.destroy();
+      return;
+    }
+    current.received = true;
+    let done: Exchange | undefined;
+    try {
+      done = current.reader.push(chunk);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (done) this.finish(done);
+  }
+
+  private finish(res: Exchange): void {
+    const { req, reader } = this.current as NonNullable<typeof this.current>;
+    this.current = undefined;
+    if (reader.keepAlive) this.pool.released(this);
+    else this.socket.destroy();
+    req.resolve(res);
+  }
+
+  private fail(err: unknown): void {
+    const current = this.current;
+    if (!current) return;
+    this.current = undefined;
+    this.socket.destroy();
+    const timedOut = err instanceof TransportError && err.code === 'ETIMEDOUT';
+    this.pool.failed(current.req, err, current.reused && !current.received && !timedOut);
   }
 }
 
