@@ -1,7 +1,8 @@
 /**
  * Provider benchmark, in one run against the same OpenTofu:
- *   - `tofu apply` (create) and then `tofu plan` (refresh, no changes; median of --plan-rounds, default 7,
- *     with null and rigbox plans taking turns) of N rigbox_workspace_ai_config
+ *   - `tofu apply` (create; median of --apply-rounds, default 3, each after a `tofu destroy` that is
+ *     not timed) and then `tofu plan` (refresh, no changes; median of --plan-rounds, default 7),
+ *     null and rigbox taking turns in both, of N rigbox_workspace_ai_config
  *     vs N null_resource (hashicorp/null baseline build), for N = 100 and 500;
  *   - time from process start to the go-plugin handshake line, and RSS at that moment, for
  *     terraform-provider-rigbox vs terraform-provider-null.
@@ -11,7 +12,7 @@
  * NODE_EXTRA_CA_CERTS: Node reads that file as it starts, before any provider code runs (60 ms here
  * for the system bundle this machine points it at). The tofu runs go without it, as on a machine
  * that does not set it; the handshake is timed both ways and both are printed.
- * Usage: npm run bench:provider [-- --sizes 100,500 --parallelism 10 --plan-rounds 7]
+ * Usage: npm run bench:provider [-- --sizes 100,500 --parallelism 10 --apply-rounds 3 --plan-rounds 7]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -21,10 +22,16 @@ import { RigboxServer } from '../../test/support/rigbox-server.js';
 import { requireTofu, TofuWorkspace } from '../../test/support/tofu.js';
 
 const { values } = parseArgs({
-  options: { sizes: { type: 'string' }, parallelism: { type: 'string' }, 'plan-rounds': { type: 'string' } },
+  options: {
+    sizes: { type: 'string' },
+    parallelism: { type: 'string' },
+    'apply-rounds': { type: 'string' },
+    'plan-rounds': { type: 'string' },
+  },
 });
 const sizes = (values.sizes ?? '100,500').split(',').map(Number);
 const parallelism = values.parallelism ?? '10';
+const applyRounds = Number(values['apply-rounds'] ?? 3);
 const planRounds = Number(values['plan-rounds'] ?? 7);
 requireTofu();
 // Taken out of this process's environment, so that tofu and the providers it starts run without it.
@@ -122,7 +129,7 @@ try {
     const ids = await createWorkspaces(n);
     // Both workspaces are set up first; then their plans take turns, so that a slower or faster
     // phase of a shared machine falls on both alike rather than on whichever ran second.
-    const results: Record<string, { apply: number; plans: number[] }> = {};
+    const results: Record<string, { applies: number[]; plans: number[] }> = {};
     const workspaces: Record<string, TofuWorkspace> = {};
     try {
       for (const [name, hcl] of [
@@ -133,7 +140,24 @@ try {
         workspaces[name] = ws;
         ws.write(hcl);
         await ws.init();
-        results[name] = { apply: await timed(() => ws.apply(`-parallelism=${parallelism}`)), plans: [] };
+        results[name] = { applies: [], plans: [] };
+      }
+      // An apply that creates can be repeated after a destroy, which is not timed.
+      for (let i = 0; i < applyRounds; i++) {
+        for (const name of ['null', 'rigbox']) {
+          const ws = workspaces[name] as TofuWorkspace;
+          if (i > 0)
+            await ws.ok([
+              'destroy',
+              '-auto-approve',
+              '-no-color',
+              '-input=false',
+              `-parallelism=${parallelism}`,
+            ]);
+          (results[name] as { applies: number[] }).applies.push(
+            await timed(() => ws.apply(`-parallelism=${parallelism}`)),
+          );
+        }
       }
       // Plan changes nothing, so it can be repeated: the median of several steadies the figure.
       for (let i = 0; i < planRounds; i++) {
@@ -152,7 +176,8 @@ try {
       for (const ws of Object.values(workspaces)) ws.dispose();
     }
     for (const what of ['apply', 'plan'] as const) {
-      const pick = (r: { apply: number; plans: number[] }) => (what === 'apply' ? r.apply : median(r.plans));
+      const pick = (r: { applies: number[]; plans: number[] }) =>
+        median(what === 'apply' ? r.applies : r.plans);
       rows.push({ n, what, nullMs: pick(results.null!), rigboxMs: pick(results.rigbox!) });
     }
   }

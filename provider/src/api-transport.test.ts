@@ -1,12 +1,13 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiTransport, type Exchange, type TransportError } from './api-transport.js';
 import { createServerCertificate } from './protocol/certificate.js';
 
-const servers: Server[] = [];
+/** Every server a test starts, closed after it (http servers with their keep-alive connections). */
+const servers: { close(): unknown; closeAllConnections?: () => void }[] = [];
 const transports: ApiTransport[] = [];
 afterEach(async () => {
   for (const t of transports.splice(0)) t.close();
@@ -36,7 +37,7 @@ async function httpServer(answer: (req: IncomingMessage, res: ServerResponse, bo
   server.on('connection', () => seen.connections++);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  servers.push(server as unknown as Server);
+  servers.push(server);
   const { port } = server.address() as AddressInfo;
   return { seen, url: new URL(`http://127.0.0.1:${port}/base/`) };
 }
@@ -214,7 +215,7 @@ describe('ApiTransport', () => {
     );
     server.listen(0, 'localhost');
     await once(server, 'listening');
-    servers.push(server as unknown as Server);
+    servers.push(server);
     const { port } = server.address() as AddressInfo;
     const url = new URL(`https://localhost:${port}`);
     expect(await transport(url, 5_000, undefined, { ca: cert.certPem }).exchange('GET', '/', {})).toEqual({
