@@ -155,31 +155,48 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
   // OpenSSL as a CA instead (`ca: [cert]`, as before), it was no stricter, and Node first built a
   // store of its ~140 bundled root certificates for it: 30 ms of every provider start. An empty
   // `ca` builds no store.
-  const clientCert = certificateDer(options.tls.clientCertPem);
-  return tls.createServer(
-    {
-      cert: options.tls.certPem,
-      key: options.tls.keyPem,
-      ca: [],
-      // Ask for the client's certificate and let the handshake finish whatever it is; the check
-      // is below, before any byte is read. The handshake itself still proves the client holds
-      // the certificate's private key (CertificateVerify).
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
-      ALPNProtocols: ['h2'],
-      // Given, so Node does not derive one by hashing the command line (a hash module load and a
-      // digest at every start); there is one connection per process and no session to resume.
-      sessionIdContext: 'terraform-provider-rigbox',
-    },
-    (socket) => {
-      const presented = socket.getPeerX509Certificate();
-      if (!presented?.raw.equals(clientCert)) {
-        options.onError('(connection)', new Error('refused a connection without the client certificate'));
-        socket.destroy();
-        return;
-      }
-      onConnection(socket);
-    },
+  const { certPem, keyPem, clientCertPem } = options.tls;
+  const clientCert = certificateDer(clientCertPem);
+  const secureServer = () =>
+    tls.createServer(
+      {
+        cert: certPem,
+        key: keyPem,
+        ca: [],
+        // Ask for the client's certificate and let the handshake finish whatever it is; the check
+        // is below, before any byte is read. The handshake itself still proves the client holds
+        // the certificate's private key (CertificateVerify).
+        requestCert: true,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+        ALPNProtocols: ['h2'],
+        // Given, so Node does not derive one by hashing the command line (a hash module load and a
+        // digest at every start); there is one connection per process and no session to resume.
+        sessionIdContext: 'terraform-provider-rigbox',
+      },
+      (socket) => {
+        const presented = socket.getPeerX509Certificate();
+        if (!presented?.raw.equals(clientCert)) {
+          options.onError('(connection)', new Error('refused a connection without the client certificate'));
+          socket.destroy();
+          return;
+        }
+        onConnection(socket);
+      },
+    );
+  // The TLS side is built once the socket listens, in the next turn of the event loop: by then the
+  // handshake line is out, and the TLS context (a few milliseconds) is made while go-plugin reads
+  // the line and dials, about 3 ms in which we would otherwise wait. Connections are handed to it
+  // as net.Server documents ('connection' may be emitted to inject a socket).
+  let secure: tls.Server | undefined;
+  const server = net.createServer((raw) => {
+    secure ??= secureServer();
+    secure.emit('connection', raw);
+  });
+  server.once('listening', () =>
+    setImmediate(() => {
+      secure ??= secureServer();
+    }),
   );
+  return server;
 }
