@@ -69,3 +69,62 @@ it('reads many workspaces in one request, each answer equal to its own GET, unkn
   await client.getConfig({ kind: 'workspace', workspaceId: ids[0] as string });
   expect(await newLines(`/api/workspaces/${ids[0]}/ai-config`, lone, 1)).toBe(1);
 });
+
+async function createWorkspace(name: string, model: string): Promise<string> {
+  const res = await fetch(`${server.url}/api/workspaces`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name, ai_config: { mode: 'managed', provider: 'openai', model } }),
+  });
+  return ((await res.json()) as { id: string }).id;
+}
+
+it('takes workspaces expected to be read next along with a read, and answers their reads from it', async () => {
+  const [a, b, c, gone] = [
+    await createWorkspace('ahead-a', 'm-a'),
+    await createWorkspace('ahead-b', 'm-b'),
+    await createWorkspace('ahead-c', 'm-c'),
+    'ws_not_there_either',
+  ] as string[];
+  const client = new RigboxClient(server.url, token);
+  const ws = (workspaceId: string) => ({ kind: 'workspace', workspaceId }) as const;
+  const listBefore = logged('/api/workspaces');
+  const singleBefore = (id: string) => logged(`/api/workspaces/${id}/ai-config`);
+  const bBefore = singleBefore(b as string);
+
+  // As tofu does: upgrade b, c and an unknown one; a read of a goes out and takes them along.
+  for (const id of [b, c, gone]) client.expectRead(ws(id as string));
+  expect(await client.getConfig(ws(a as string))).toMatchObject({ workspace_id: a, model: 'm-a' });
+  expect(await newLines('/api/workspaces', listBefore, 1)).toBe(1);
+  // Their reads are answered from that request: no request of their own.
+  expect(await client.getConfig(ws(b as string))).toMatchObject({ workspace_id: b, model: 'm-b' });
+  const missing = await client.getConfig(ws(gone as string)).catch((err: unknown) => err);
+  expect((missing as RigboxApiError).status).toBe(404);
+  expect(await newLines('/api/workspaces', listBefore, 1)).toBe(1);
+  expect(await newLines(`/api/workspaces/${b}/ai-config`, bBefore, 0)).toBe(0);
+
+  // A read answered ahead answers once: the next read of b is a request again.
+  await client.getConfig(ws(b as string));
+  expect(await newLines(`/api/workspaces/${b}/ai-config`, bBefore, 1)).toBe(1);
+
+  // A write through the client drops what was read ahead of c: its next read is fresh.
+  await client.putConfig(ws(c as string), { mode: 'managed', provider: 'anthropic', model: 'm-c2' });
+  expect(await client.getConfig(ws(c as string))).toMatchObject({ provider: 'anthropic', model: 'm-c2' });
+});
+
+it('does not answer a read from a read ahead older than a second', async () => {
+  const [a, b] = [await createWorkspace('old-a', 'm-a'), await createWorkspace('old-b', 'm-b')];
+  const client = new RigboxClient(server.url, token);
+  client.expectRead({ kind: 'workspace', workspaceId: b as string });
+  await client.getConfig({ kind: 'workspace', workspaceId: a as string });
+  // b changes out of band after it was read ahead.
+  await fetch(`${server.url}/api/workspaces/${b}/ai-config`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ mode: 'managed', provider: 'openai', model: 'm-b2' }),
+  });
+  await new Promise((r) => setTimeout(r, 1_100));
+  expect(await client.getConfig({ kind: 'workspace', workspaceId: b as string })).toMatchObject({
+    model: 'm-b2',
+  });
+});

@@ -52,6 +52,8 @@ export interface Resource<Client> {
   ): Promise<ApplyResult>;
   delete(prior: ObjectValue, privateData: Buffer): Promise<{ diagnostics?: Diagnostic[] }>;
   importState(id: string): Promise<ApplyResult>;
+  /** Told of each state tofu upgrades once the provider is configured: tofu refreshes it next. */
+  upgraded?(state: ObjectValue): void;
 }
 
 export interface DataSource<Client> {

@@ -214,6 +214,7 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
           { json: req.rawState?.json ?? null },
           typeOf(r.schema),
         ) as ObjectValue | null;
+        if (state && client) r.upgraded?.(state);
         return { upgradedState: encodeObj(withoutWriteOnly(r.schema, state), r.schema) };
       },
     ),

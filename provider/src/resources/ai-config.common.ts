@@ -551,6 +551,10 @@ export abstract class AiConfigResource implements Resource<ProviderClient>, AiCo
     this.configured = client;
   }
 
+  upgraded(state: ObjectValue): void {
+    this.configured?.rigbox.expectRead(this.owner(state));
+  }
+
   validate(config: ObjectValue, capabilities: ClientCapabilities): Diagnostic[] {
     return validateConfig(config, capabilities);
   }

@@ -30,6 +30,10 @@ export class WorkspaceAiConfigResource extends AiConfigResource {
     return { kind: 'workspace', workspaceId: String(state.workspace_id) };
   }
 
+  override upgraded(state: ObjectValue): void {
+    if (typeof state.workspace_id === 'string') super.upgraded(state);
+  }
+
   override async plan(request: PlanRequest): Promise<PlanResult> {
     const replacing = request.prior !== null && request.prior.workspace_id !== request.planned.workspace_id;
     // Another workspace is another object: plan it like a create, with every computed value unknown.
