@@ -11,6 +11,10 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, expect, it } from 'vitest';
 import { createServerCertificate } from '../provider/src/protocol/certificate.js';
+import { PROVIDER_METHODS } from '../provider/src/protocol/messages.js';
+import { decode } from '../provider/src/protocol/protobuf.js';
+import { providerSchemaAnswer } from '../provider/src/protocol/server.js';
+import { RigboxProvider } from '../provider/src/provider.js';
 import { REPO } from './support/rigbox-server.js';
 
 const BINARY = join(
@@ -115,6 +119,26 @@ it('listens on a unix socket in PLUGIN_UNIX_SOCKET_DIR, answers health checks, a
   expect(await p.exited).toBe(0);
   session.destroy();
   expect(existsSync(p.address)).toBe(false);
+});
+
+it('answers GetProviderSchema with the schema it was built with, encoded at build time', async () => {
+  const p = await start({ PLUGIN_UNIX_SOCKET_DIR: socketDir });
+  const session = connect(p);
+  const answer = await call(session, '/tfplugin6.Provider/GetProviderSchema', Buffer.alloc(0));
+  await call(session, '/plugin.GRPCController/Shutdown', Buffer.alloc(0));
+  session.destroy();
+  expect(answer.status).toBe('0');
+  const message = answer.body.subarray(5);
+  expect(answer.body.readUInt32BE(1)).toBe(message.length);
+  // The same bytes as the source encodes now: the bundle's copy is not stale.
+  expect(message.equals(providerSchemaAnswer(new RigboxProvider()))).toBe(true);
+  const schema = decode(PROVIDER_METHODS.get('GetProviderSchema')!.response, message) as {
+    resourceSchemas: Record<string, unknown>;
+  };
+  expect(Object.keys(schema.resourceSchemas).sort()).toEqual([
+    'rigbox_ai_defaults',
+    'rigbox_workspace_ai_config',
+  ]);
 });
 
 it('removes its socket when stopped by a signal', async () => {

@@ -4,7 +4,7 @@
 import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, platform } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -28,9 +28,15 @@ const common = {
 // required the first time an SSM reference is resolved (esbuild runs a dynamically imported
 // module's top level, and so its require, only on that import).
 const AWS_SDK = 'aws-sdk-ssm.cjs';
+// The GetProviderSchema answer, encoded now from the compiled provider (tsc runs first): the same
+// code that would encode it at run time, run once here instead of cold in every schema process.
+const { RigboxProvider } = await import(pathToFileURL(join(pkgDir, 'dist/provider.js')).href);
+const { providerSchemaAnswer } = await import(pathToFileURL(join(pkgDir, 'dist/protocol/server.js')).href);
+const schemaAnswer = providerSchemaAnswer(new RigboxProvider()).toString('base64');
 await build({
   ...common,
   entryPoints: [join(pkgDir, 'src/main.ts')],
+  define: { RIGBOX_PROVIDER_SCHEMA_ANSWER: JSON.stringify(schemaAnswer) },
   outfile: join(out, exe),
   // The executable itself is the bundle: no launcher and no ES module loader to start, which cost a
   // third of the time to the handshake when the bundle was an ES module loaded by a launcher.

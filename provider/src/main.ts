@@ -35,4 +35,11 @@ process.on('unhandledRejection', (err) => {
   });
 });
 
-void serve(new RigboxProvider(), log);
+// Defined by the bundle (scripts/bundle.mjs): the GetProviderSchema answer, encoded at build time.
+declare const RIGBOX_PROVIDER_SCHEMA_ANSWER: string | undefined;
+const encodedSchema =
+  typeof RIGBOX_PROVIDER_SCHEMA_ANSWER === 'string'
+    ? Buffer.from(RIGBOX_PROVIDER_SCHEMA_ANSWER, 'base64')
+    : undefined;
+
+void serve(new RigboxProvider(), log, encodedSchema);

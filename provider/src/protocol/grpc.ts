@@ -11,7 +11,10 @@ import { decode, encodeAfter, type MessageType } from './protobuf.js';
  * is held open, and "unimplemented" for anything else. On our own HTTP/2 server (http2.ts), so the
  * provider starts without loading a gRPC library and answers each call with one socket write.
  */
-export type UnaryHandler = (request: Record<string, unknown>) => Promise<Record<string, unknown>>;
+/** A handler answers with a message to encode, or with one already encoded (its bytes, unframed). */
+export type UnaryHandler = (
+  request: Record<string, unknown>,
+) => Promise<Record<string, unknown> | Uint8Array>;
 
 export interface UnaryRoute {
   method: Method;
@@ -41,10 +44,15 @@ const GRPC_RESOURCE_EXHAUSTED = '8';
  */
 export const MAX_REQUEST_BYTES = 256 * 1024 * 1024;
 
-/** A gRPC message frame: 1 byte compressed flag, 4 bytes big-endian length, the message. */
-/** A gRPC message: uncompressed flag, 4-byte length, then the message, written after the header. */
-function framed(type: MessageType, value: Record<string, unknown>): Buffer {
-  const out = encodeAfter(5, type, value);
+/** A gRPC message: uncompressed flag, 4-byte big-endian length, then the message. */
+function framed(type: MessageType, value: Record<string, unknown> | Uint8Array): Buffer {
+  let out: Buffer;
+  if (value instanceof Uint8Array) {
+    out = Buffer.allocUnsafe(5 + value.length);
+    out.set(value, 5);
+  } else {
+    out = encodeAfter(5, type, value);
+  }
   out[0] = 0;
   out.writeUInt32BE(out.length - 5, 1);
   return out;

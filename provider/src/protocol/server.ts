@@ -8,6 +8,7 @@ import { type Diagnostic, error, hasError, toProtoDiagnostic } from './diagnosti
 import type { ClientCapabilities, ObjectValue, Provider, Resource } from './framework.js';
 import { createGrpcServer, type UnaryHandler, type UnaryRoute } from './grpc.js';
 import { BROKER_START_STREAM, CONTROLLER_SHUTDOWN, HEALTH_CHECK, PROVIDER_METHODS } from './messages.js';
+import { encode } from './protobuf.js';
 import { blockType, type SchemaSpec, toProtoSchema, writeOnlyAttributes } from './schema.js';
 import {
   type CtyType,
@@ -61,7 +62,40 @@ function withoutWriteOnly(spec: SchemaSpec, value: ObjectValue | null): ObjectVa
  * with AutoMTLS, the health and controller services. Every RPC answers with diagnostics; an
  * unexpected exception becomes an "Internal Provider Error" diagnostic, never a crash.
  */
-export async function serve<Client>(provider: Provider<Client>, log: Logger): Promise<void> {
+/**
+ * The GetProviderSchema answer, encoded. The bundle carries it encoded at build time (see
+ * scripts/bundle.mjs): the one call of the process Terraform starts only to read the schema then
+ * costs no encoding, cold, of the largest message a provider sends.
+ */
+export function providerSchemaAnswer<Client>(provider: Provider<Client>): Buffer {
+  const method = PROVIDER_METHODS.get('GetProviderSchema');
+  if (!method) throw new Error('GetProviderSchema is not a known method');
+  return encode(method.response, schemaAnswer(provider));
+}
+
+const SERVER_CAPABILITIES = {
+  planDestroy: false,
+  getProviderSchemaOptional: true,
+  moveResourceState: false,
+};
+
+function schemaAnswer<Client>(provider: Provider<Client>): Record<string, unknown> {
+  return {
+    provider: toProtoSchema(provider.schema),
+    resourceSchemas: Object.fromEntries(provider.resources.map((r) => [r.typeName, toProtoSchema(r.schema)])),
+    dataSourceSchemas: Object.fromEntries(
+      provider.dataSources.map((d) => [d.typeName, toProtoSchema(d.schema)]),
+    ),
+    serverCapabilities: SERVER_CAPABILITIES,
+  };
+}
+
+export async function serve<Client>(
+  provider: Provider<Client>,
+  log: Logger,
+  /** providerSchemaAnswer(provider), when it was worked out ahead. */
+  encodedSchema?: Buffer,
+): Promise<void> {
   if (process.env[MAGIC_COOKIE_KEY] !== MAGIC_COOKIE_VALUE) {
     process.stderr.write(
       'This is a Terraform/OpenTofu provider plugin (rigbox/rigbox). It is not meant to be run by hand:\n' +
@@ -110,7 +144,7 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
       return Promise.resolve()
         .then(() => handler(request as Req))
         .then(
-          (res) => res as Record<string, unknown>,
+          (res) => res as Record<string, unknown> | Uint8Array,
           (err) => ({ [diagField]: internal(name, err) }),
         );
     };
@@ -141,28 +175,13 @@ export async function serve<Client>(provider: Provider<Client>, log: Logger): Pr
     ),
   ];
 
-  const serverCapabilities = {
-    planDestroy: false,
-    getProviderSchemaOptional: true,
-    moveResourceState: false,
-  };
-
   const handlers: Record<string, UnaryHandler> = {
     GetMetadata: rpc('GetMetadata', 'diagnostics', () => ({
-      serverCapabilities,
+      serverCapabilities: SERVER_CAPABILITIES,
       resources: provider.resources.map((r) => ({ typeName: r.typeName })),
       dataSources: provider.dataSources.map((d) => ({ typeName: d.typeName })),
     })),
-    GetProviderSchema: rpc('GetProviderSchema', 'diagnostics', () => ({
-      provider: toProtoSchema(provider.schema),
-      resourceSchemas: Object.fromEntries(
-        provider.resources.map((r) => [r.typeName, toProtoSchema(r.schema)]),
-      ),
-      dataSourceSchemas: Object.fromEntries(
-        provider.dataSources.map((d) => [d.typeName, toProtoSchema(d.schema)]),
-      ),
-      serverCapabilities,
-    })),
+    GetProviderSchema: rpc('GetProviderSchema', 'diagnostics', () => encodedSchema ?? schemaAnswer(provider)),
     ValidateProviderConfig: rpc('ValidateProviderConfig', 'diagnostics', (req: { config: DynamicValue }) => ({
       diagnostics: diag(provider.validate(decodeDynamic(req.config, providerType) as ObjectValue)),
     })),
