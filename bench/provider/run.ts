@@ -1,7 +1,7 @@
 /**
  * Provider benchmark, in one run against the same OpenTofu:
  *   - `tofu apply` (create; median of --apply-rounds, default 3, each after a `tofu destroy` that is
- *     not timed) and then `tofu plan` (refresh, no changes; median of --plan-rounds, default 7),
+ *     not timed) and then `tofu plan` (refresh, no changes; median of --plan-rounds, default 11),
  *     null and rigbox taking turns in both, of N rigbox_workspace_ai_config
  *     vs N null_resource (hashicorp/null baseline build), for N = 100 and 500;
  *   - time from process start to the go-plugin handshake line, and RSS at that moment, for
@@ -12,7 +12,7 @@
  * NODE_EXTRA_CA_CERTS: Node reads that file as it starts, before any provider code runs (60 ms here
  * for the system bundle this machine points it at). The tofu runs go without it, as on a machine
  * that does not set it; the handshake is timed both ways and both are printed.
- * Usage: npm run bench:provider [-- --sizes 100,500 --parallelism 10 --apply-rounds 3 --plan-rounds 7]
+ * Usage: npm run bench:provider [-- --sizes 100,500 --parallelism 10 --apply-rounds 3 --plan-rounds 11]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -32,7 +32,7 @@ const { values } = parseArgs({
 const sizes = (values.sizes ?? '100,500').split(',').map(Number);
 const parallelism = values.parallelism ?? '10';
 const applyRounds = Number(values['apply-rounds'] ?? 3);
-const planRounds = Number(values['plan-rounds'] ?? 7);
+const planRounds = Number(values['plan-rounds'] ?? 11);
 requireTofu();
 // Taken out of this process's environment, so that tofu and the providers it starts run without it.
 const extraCaCerts = process.env.NODE_EXTRA_CA_CERTS;
