@@ -128,3 +128,14 @@ it('does not answer a read from a read ahead older than a second', async () => {
     model: 'm-b2',
   });
 });
+
+it('says a token that cannot travel in a header is the problem, without repeating it', async () => {
+  const bad = `${token}\nx-forged: 1`;
+  const err = await new RigboxClient(server.url, bad)
+    .getConfig({ kind: 'workspace', workspaceId: 'ws_any' })
+    .catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(RigboxApiError);
+  expect((err as RigboxApiError).code).toBe('invalid_token');
+  expect((err as RigboxApiError).message).toMatch(/RIGBOX_TOKEN/);
+  expect((err as RigboxApiError).message).not.toContain(token);
+});

@@ -180,13 +180,15 @@ describe('ApiTransport', () => {
     expect((err as { code?: string }).code).toBe('ECONNREFUSED');
   });
 
-  it('refuses a line break in a header or path without sending anything or naming the value', async () => {
+  it('refuses a line break or non-ASCII in a header or path without sending anything or naming the value', async () => {
     const { seen, url } = await httpServer((_req, res) => res.end('ok'));
     const t = transport(url);
     const secret = 'sk-CANARY-0123456789';
     for (const p of [
       t.exchange('GET', '/', { authorization: `Bearer ${secret}\r\nx-evil: 1` }),
       t.exchange('GET', `/a\r\nx-evil: ${secret}`, {}),
+      // Characters whose low byte is CR and LF: written as latin1 they would be a line break.
+      t.exchange('PUT', '/', { authorization: `Bearer ${secret}\u010d\u010ax-evil: 1` }, '{}'),
     ]) {
       const err = await failure(p);
       expect(err.code).toBe('EINVALIDHEADER');
@@ -206,6 +208,26 @@ describe('ApiTransport', () => {
       socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n'),
     );
     expect((await failure(transport(badChunk.url).exchange('GET', '/', {}))).code).toBe('EPROTO');
+  });
+
+  it('lets Transfer-Encoding override Content-Length, and reads a chunk larger than any one read', async () => {
+    const big = 'y'.repeat(300_000);
+    const { url, connections } = await rawServer((socket, _index, connection) => {
+      if (connection === 1) {
+        // chunked with a Content-Length beside it: chunked wins, the connection is not reused.
+        socket.write(
+          `HTTP/1.1 200 OK\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n${big.length.toString(16).padStart(12, '0')};ext=1\r\n`,
+        );
+        setTimeout(() => socket.write(`${big}\r\n0\r\nx-trailer: 1\r\n\r\n`), 5);
+      } else {
+        socket.end('HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ncontent-length: 1\r\n\r\nto the close');
+      }
+    });
+    const t = transport(url);
+    expect((await t.exchange('GET', '/', {})).text).toBe(big);
+    // A coding other than chunked last: read to the close, whatever Content-Length says.
+    expect((await t.exchange('GET', '/', {})).text).toBe('to the close');
+    expect(connections()).toBe(2);
   });
 
   it('speaks HTTPS, verifying the server certificate and its name', async () => {

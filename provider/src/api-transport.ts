@@ -21,8 +21,12 @@ export interface Exchange {
   text: string;
 }
 
-/** The request is framed by line breaks: CR or LF in a path or header would forge a header. */
-const UNSAFE = /[\r\n\0]/;
+/**
+ * The request is framed by line breaks, so a path or header may hold printable ASCII (and tabs)
+ * only: a CR or LF would forge a header, and so would a character whose low byte is one, written
+ * as latin1.
+ */
+const UNSAFE = /[^\t\x20-\x7e]/;
 /** An answer larger than this is refused rather than buffered (the largest real one, a list of 100 configs, is ~40 KB). */
 const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -39,6 +43,8 @@ export class TransportError extends Error {
 
 interface Pending {
   method: string;
+  /** Sent again once already, after a reused connection closed unanswered. */
+  retried?: boolean;
   head: string;
   body: Buffer | undefined;
   resolve(res: Exchange): void;
@@ -71,7 +77,10 @@ export class ApiTransport {
     // Checked part by part; the error names no value (one of them is the token).
     if (UNSAFE.test(path) || Object.entries(headers).some(([k, v]) => UNSAFE.test(k) || UNSAFE.test(v))) {
       return Promise.reject(
-        new TransportError('EINVALIDHEADER', 'a request header or path contains a line break'),
+        new TransportError(
+          'EINVALIDHEADER',
+          'a request header or path holds a character HTTP/1.1 cannot carry',
+        ),
       );
     }
     const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
@@ -90,7 +99,10 @@ export class ApiTransport {
   }
 
   private dispatch(req: Pending): void {
-    const connection = this.idle.pop();
+    let connection = this.idle.pop();
+    // A connection destroyed or ended while idle leaves the list only on 'close', a later phase of
+    // the event loop: until then it is passed over, so that no request is written into it.
+    while (connection && !connection.usable) connection = this.idle.pop();
     if (connection) connection.send(req, true);
     else if (this.open < this.maxConnections) this.connect(req);
     else this.waiting.push(req);
@@ -133,10 +145,10 @@ export class ApiTransport {
   /**
    * An exchange failed. A connection that served an earlier exchange may have been closed by the
    * server while it sat idle, which shows as a close before any byte of the answer: a GET is then
-   * sent again, on another connection. Anything else, and any write, fails.
+   * sent again, once, on another connection. Anything else, and any write, fails.
    */
   failed(req: Pending, err: unknown, retry: boolean): void {
-    if (retry && req.method === 'GET') this.dispatch(req);
+    if (retry && req.method === 'GET' && !req.retried) this.dispatch({ ...req, retried: true });
     else req.reject(err);
   }
 
@@ -179,11 +191,16 @@ class Connection {
     });
   }
 
+  get usable(): boolean {
+    return !this.socket.destroyed && this.socket.writable;
+  }
+
   send(req: Pending, reused: boolean): void {
     this.current = { req, reader: new AnswerReader(req.method === 'HEAD'), reused, received: false };
     this.socket.ref();
     // One write for head and body: one TLS record, one segment.
-    this.socket.write(req.body ? Buffer.concat([Buffer.from(req.head, 'latin1'), req.body]) : req.head);
+    const head = Buffer.from(req.head, 'latin1');
+    this.socket.write(req.body ? Buffer.concat([head, req.body]) : head);
   }
 
   private onData(chunk: Buffer): void {
@@ -229,6 +246,8 @@ class AnswerReader {
   /** 'head' until the header block is read; then how the body is framed. */
   private state: 'head' | 'length' | 'chunked' | 'close' = 'head';
   private remaining = 0;
+  /** A chunk's data is read; the CRLF after it is next. */
+  private chunkEnd = false;
   private readonly parts: Buffer[] = [];
   private size = 0;
   keepAlive = true;
@@ -263,16 +282,22 @@ class AnswerReader {
         this.buf = Buffer.alloc(0);
         return undefined;
       }
-      // chunked: size line, data, CRLF; a zero size, then trailers up to an empty line.
+      // chunked: size line, data, CRLF; a zero size, then trailers up to an empty line. Data is
+      // kept as it arrives, so a large chunk is not joined again on every read.
       if (this.remaining > 0) {
-        if (this.buf.length < this.remaining + 2) return undefined;
-        this.keep(this.buf.subarray(0, this.remaining));
-        if (this.buf[this.remaining] !== 13 || this.buf[this.remaining + 1] !== 10) {
+        const take = Math.min(this.remaining, this.buf.length);
+        this.keep(this.buf.subarray(0, take));
+        this.buf = this.buf.subarray(take);
+        this.remaining -= take;
+        if (this.remaining > 0) return undefined;
+        this.chunkEnd = true;
+      }
+      if (this.chunkEnd) {
+        if (this.buf.length < 2) return undefined;
+        if (this.buf[0] !== 13 || this.buf[1] !== 10)
           throw new TransportError('EPROTO', 'malformed chunked answer');
-        }
-        this.buf = this.buf.subarray(this.remaining + 2);
-        this.remaining = 0;
-        continue;
+        this.buf = this.buf.subarray(2);
+        this.chunkEnd = false;
       }
       const eol = this.buf.indexOf('\r\n');
       if (eol < 0) {
@@ -286,7 +311,7 @@ class AnswerReader {
         continue;
       }
       const sizeText = this.buf.toString('latin1', 0, eol).split(';')[0]?.trim() ?? '';
-      if (!/^[0-9a-fA-F]{1,8}$/.test(sizeText))
+      if (!/^[0-9a-fA-F]{1,16}$/.test(sizeText))
         throw new TransportError('EPROTO', 'malformed chunked answer');
       this.buf = this.buf.subarray(eol + 2);
       const size = Number.parseInt(sizeText, 16);
@@ -311,7 +336,8 @@ class AnswerReader {
     this.status = Number(m[2]);
     if (this.status >= 100 && this.status < 200) return 'interim';
     let length: number | undefined;
-    let chunked = false;
+    /** Every transfer coding named, over all Transfer-Encoding lines, in order. */
+    const codings: string[] = [];
     this.keepAlive = m[1] === '1';
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i] as string;
@@ -327,21 +353,27 @@ class AnswerReader {
           throw new TransportError('EPROTO', 'malformed content-length');
         }
         length = Number(value);
-      } else if (name === 'transfer-encoding') chunked = value.split(',').some((v) => v.trim() === 'chunked');
+      } else if (name === 'transfer-encoding') codings.push(...value.split(',').map((v) => v.trim()));
       else if (name === 'connection') {
         const tokens = value.split(',').map((v) => v.trim());
         if (tokens.includes('close')) this.keepAlive = false;
         else if (tokens.includes('keep-alive')) this.keepAlive = true;
       }
     }
-    if (this.noBody || this.status === 204 || this.status === 304 || (!chunked && length === 0)) {
+    if (this.noBody || this.status === 204 || this.status === 304) return 'none';
+    // RFC 9112 6.3: Transfer-Encoding overrides Content-Length (and then the connection is not
+    // reused); chunked only as the final coding, any other coding is read to the close.
+    if (codings.length > 0) {
+      this.keepAlive = this.keepAlive && length === undefined;
+      if (codings[codings.length - 1] === 'chunked') {
+        this.state = 'chunked';
+        this.remaining = 0;
+      } else {
+        this.state = 'close';
+        this.keepAlive = false;
+      }
+    } else if (length === 0) {
       return 'none';
-    }
-    if (chunked) {
-      // Both framings at once is ambiguous (RFC 9112 6.3): chunked wins and the connection is not reused.
-      if (length !== undefined) this.keepAlive = false;
-      this.state = 'chunked';
-      this.remaining = 0;
     } else if (length !== undefined) {
       this.grow(length);
       this.state = 'length';

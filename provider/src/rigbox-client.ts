@@ -83,6 +83,14 @@ export class RigboxClient {
       );
     } catch (err) {
       const cause = (err as { code?: string }).code ?? (err as Error).name;
+      // Paths are encoded; a header that cannot be sent is the token (from the environment).
+      if (cause === 'EINVALIDHEADER') {
+        throw new RigboxApiError(
+          0,
+          'invalid_token',
+          'the Rigbox API token holds a character an HTTP header cannot carry (a line break, or a non-ASCII character); check RIGBOX_TOKEN or the provider block',
+        );
+      }
       throw new RigboxApiError(
         0,
         'unreachable',
@@ -190,7 +198,13 @@ export class RigboxClient {
       `/api/workspaces?ids=${[...ids, ...extra].map(encodeURIComponent).join(',')}`,
     ).then((res) => new Map(res.workspaces.map((w) => [w.id, w.ai_config])));
     const at = performance.now();
+    // Entries go in oldest first: drop the ones no read came for in time (a plan with -refresh=false).
+    for (const [id, entry] of this.readAhead) {
+      if (at - entry.at < READ_AHEAD_MS) break;
+      this.readAhead.delete(id);
+    }
     for (const id of extra) {
+      this.readAhead.delete(id);
       const view = listed.then((found) => found.get(id));
       // Unhandled until its read comes, if it ever does.
       view.catch(() => {});

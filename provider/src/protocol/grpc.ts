@@ -197,14 +197,20 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
   // the line and dials, about 3 ms in which we would otherwise wait. Connections are handed to it
   // as net.Server documents ('connection' may be emitted to inject a socket).
   let secure: tls.Server | undefined;
-  const server = net.createServer((raw) => {
-    secure ??= secureServer();
-    secure.emit('connection', raw);
-  });
-  server.once('listening', () =>
-    setImmediate(() => {
+  const ready = () => {
+    try {
       secure ??= secureServer();
-    }),
-  );
+    } catch (err) {
+      // A key or certificate OpenSSL refuses: logged, and connections are closed unserved.
+      options.onError('(tls)', err);
+    }
+    return secure;
+  };
+  const server = net.createServer((raw) => {
+    const s = ready();
+    if (s) s.emit('connection', raw);
+    else raw.destroy();
+  });
+  server.once('listening', () => setImmediate(ready));
   return server;
 }

@@ -71,7 +71,7 @@ function layoutOf(attrs: Readonly<Record<string, CtyType>>): ObjectLayout {
   let layout = layouts.get(attrs);
   if (!layout) {
     const declared = Object.entries(attrs).map(([name, type]) => ({ name, type, key: msgpackString(name) }));
-    const sorted = [...declared].sort((a, b) => Buffer.compare(a.key.subarray(1), b.key.subarray(1)));
+    const sorted = [...declared].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
     layout = { sorted, declared };
     layouts.set(attrs, layout);
   }
