@@ -4,7 +4,8 @@ import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as connectTls } from 'node:tls';
 
 /**
- * HTTP/1.1 exchanges with the Rigbox API over a small pool of keep-alive connections.
+ * HTTP/1.1 exchanges over a small pool of keep-alive connections: how the provider talks to the
+ * Rigbox API and to Vault.
  *
  * Why not node:http: tofu starts a provider process for a few hundred RPCs and exits it, so the
  * provider's code runs mostly cold (interpreted). In that regime node:http's client costs about
@@ -63,7 +64,7 @@ export class ApiTransport {
     readonly timeoutMs: number,
     /** At most this many connections at once; tofu runs 10 resources at a time by default. */
     private readonly maxConnections = 16,
-    /** Extra TLS options (a test's CA); the default verifies against Node's trusted roots. */
+    /** Extra TLS options (Vault's or a test's CA); the default verifies against Node's trusted roots. */
     private readonly tlsOptions: ConnectionOptions = {},
   ) {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {

@@ -1,3 +1,4 @@
+import { ApiTransport } from '../api-transport.js';
 import { KeySourceError, type KeySourceErrorKind, NETWORK_ERROR_CODES } from './errors.js';
 import type { KeySource } from './key-source.js';
 import { describeRef, normalizeVaultRef, type VaultRef } from './reference.js';
@@ -16,7 +17,7 @@ export interface VaultSettings {
   approle?: { roleId: string; secretId: string; mount?: string };
   /** Per-request deadline. @default 10000 */
   timeoutMs?: number;
-  /** Replaces the global `fetch` (and `caCertPem`); tests use it to watch which paths are requested. */
+  /** Replaces the provider's HTTP transport (and `caCertPem`); tests use it to watch which paths are requested. */
   fetch?: typeof fetch;
 }
 
@@ -28,43 +29,54 @@ interface VaultResponse {
   body: unknown;
 }
 
-/** The part of `fetch` this module uses, so a node:https transport can stand in for it. */
+/**
+ * One HTTP exchange with Vault: a path under the address (`/v1/...`), answered with status and
+ * text. The provider's keep-alive HTTP/1.1 transport by default (the one its API client uses:
+ * it takes a CA, and spares a plan that reads Vault metadata the load of global fetch's undici);
+ * `settings.fetch` when a test gives one.
+ */
 type VaultTransport = (
-  url: string,
+  path: string,
   init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal },
-) => Promise<{ status: number; text(): Promise<string> }>;
+) => Promise<{ status: number; text: string }>;
 
-// Global fetch cannot take a CA without undici's Agent, which is not a dependency here.
-// node:https is loaded on first use: most provider starts never talk to Vault over a custom CA.
-function httpsTransportWithCa(ca: string): VaultTransport {
-  return async (url, init) => {
-    const { request: httpsRequest } = await import('node:https');
+// One pool of connections per settings object, as there is one login: an apply reads several keys.
+const pools = new WeakMap<VaultSettings, ApiTransport>();
+
+function transportFor(settings: VaultSettings, address: string): VaultTransport {
+  const given = settings.fetch;
+  if (given !== undefined) {
+    return async (path, init) => {
+      const res = await given(`${address}${path}`, init);
+      return { status: res.status, text: await res.text() };
+    };
+  }
+  return (path, init) => {
+    let pool = pools.get(settings);
+    if (pool === undefined) {
+      const tls = settings.caCertPem === undefined ? {} : { ca: settings.caCertPem };
+      pool = new ApiTransport(new URL(address), settings.timeoutMs ?? defaultTimeoutMs, 4, tls);
+      pools.set(settings, pool);
+    }
+    const exchange = pool.exchange(init.method, path, init.headers, init.body);
+    // The deadline covers the whole exchange (the pool's own timeout is for a silent socket).
     return new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        url,
-        { method: init.method, headers: init.headers, ca, signal: init.signal },
+      const { signal } = init;
+      const onAbort = () => reject(signal.reason);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      exchange.then(
         (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode ?? 0, text: async () => text });
-          });
-          res.on('error', reject);
+          signal.removeEventListener('abort', onAbort);
+          resolve(res);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
         },
       );
-      req.on('error', reject);
-      req.end(init.body);
     });
   };
-}
-
-function transportFor(settings: VaultSettings): VaultTransport {
-  if (settings.fetch !== undefined) return settings.fetch;
-  if (settings.caCertPem !== undefined && settings.address.startsWith('https:')) {
-    return httpsTransportWithCa(settings.caCertPem);
-  }
-  return fetch;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -79,8 +91,8 @@ const isInvalidToken = (body: unknown) => vaultErrors(body).some((e) => e.includ
 
 const connectTimeoutCodes = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
-// fetch wraps the socket error in `cause` (an AggregateError when several addresses were tried);
-// node:https puts the code on the error itself.
+// fetch (a test's) wraps the socket error in `cause` (an AggregateError when several addresses
+// were tried); the provider's transport rejects with the socket's own error, code on it.
 function errorCode(error: unknown): string | undefined {
   for (let e: unknown = error, depth = 0; isRecord(e) && depth < 4; depth++) {
     if (typeof e.code === 'string') return e.code;
@@ -109,7 +121,7 @@ export class VaultKeySource implements KeySource {
     this.ref = normalizeVaultRef(ref);
     this.reference = describeRef(this.ref);
     this.address = settings.address.replace(/\/+$/, '');
-    this.transport = transportFor(settings);
+    this.transport = transportFor(settings, this.address);
   }
 
   describe(): string {
@@ -230,7 +242,7 @@ export class VaultKeySource implements KeySource {
     body?: string,
   ): Promise<VaultResponse> {
     const encoded = apiPath.split('/').map(encodeURIComponent).join('/');
-    const url = `${this.address}/v1/${encoded}${query}`;
+    const path = `/v1/${encoded}${query}`;
     const headers: Record<string, string> = { ...extraHeaders };
     if (this.settings.namespace !== undefined && this.settings.namespace !== '') {
       headers['X-Vault-Namespace'] = this.settings.namespace;
@@ -238,20 +250,19 @@ export class VaultKeySource implements KeySource {
     const timeoutMs = this.settings.timeoutMs ?? defaultTimeoutMs;
     const signal = AbortSignal.timeout(timeoutMs);
     try {
-      const res = await this.transport(url, {
+      const { status, text } = await this.transport(path, {
         method,
         headers,
         signal,
         ...(body === undefined ? {} : { body }),
       });
-      const text = await res.text();
       let parsed: unknown;
       try {
         parsed = text === '' ? undefined : JSON.parse(text);
       } catch {
         parsed = undefined;
       }
-      return { status: res.status, body: parsed };
+      return { status, body: parsed };
     } catch (error) {
       if (signal.aborted) {
         throw this.error('timeout', `Vault did not answer within ${timeoutMs} ms`);
