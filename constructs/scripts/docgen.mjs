@@ -1,4 +1,5 @@
-// Writes API.md (or the file given as the first argument) with jsii-docgen.
+// Writes a package's API.md with jsii-docgen: `node scripts/docgen.mjs [cdktf|cdktn] [output]`
+// (default: the cdktf package, into its own API.md). Run after the package's build.
 //
 // jsii-docgen looks for the assemblies of our dependencies under this package's own node_modules,
 // but npm workspaces hoist cdktf and constructs to the repo root; so the assemblies it needs are
@@ -7,18 +8,19 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Documentation, Language } from 'jsii-docgen';
+import { flavorFromArgs } from './flavors.mjs';
 
-const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
-const output = resolve(process.argv[2] ?? join(pkgDir, 'API.md'));
+const flavor = flavorFromArgs(process.argv[2]);
+const { pkgDir } = flavor;
+const output = resolve(process.argv[3] ?? join(pkgDir, 'API.md'));
 const require = createRequire(join(pkgDir, 'package.json'));
 const name = require(join(pkgDir, 'package.json')).name;
 
 const scratch = mkdtempSync(join(tmpdir(), 'rigbox-docgen-'));
 try {
   cpSync(join(pkgDir, '.jsii'), join(scratch, 'self/.jsii'));
-  for (const dep of ['cdktf', 'constructs']) {
+  for (const dep of [flavor.core, 'constructs']) {
     cpSync(join(dirname(require.resolve(`${dep}/package.json`)), '.jsii'), join(scratch, dep, '.jsii'));
   }
   const docs = await Documentation.forAssembly(name, scratch);
