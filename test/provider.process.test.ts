@@ -15,12 +15,10 @@ import { PROVIDER_METHODS } from '../provider/src/protocol/messages.js';
 import { decode } from '../provider/src/protocol/protobuf.js';
 import { providerSchemaAnswer } from '../provider/src/protocol/server.js';
 import { RigboxProvider } from '../provider/src/provider.js';
-import { REPO } from './support/rigbox-server.js';
+import { providerExecutable } from './support/provider-build.js';
 
-const BINARY = join(
-  REPO,
-  '.tools/mirror/registry.opentofu.org/rigbox/rigbox/0.1.0/linux_amd64/terraform-provider-rigbox_v0.1.0',
-);
+// What the release archive holds: the single executable (or the plain bundle where none was made).
+const BINARY = providerExecutable();
 const COOKIE = {
   TF_PLUGIN_MAGIC_COOKIE: 'd602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2',
   PLUGIN_PROTOCOL_VERSIONS: '6',

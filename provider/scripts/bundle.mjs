@@ -1,20 +1,28 @@
-// Bundles the provider into one CommonJS executable (fast start: Terraform launches a provider
-// several times per command) and lays the package into the repo's local provider mirror, so that
-// `.tools/tofurc` installs rigbox/rigbox with no network.
-import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { arch, platform } from 'node:os';
+// `npm run build` after tsc: bundles the provider, makes it one executable (a Node single executable
+// application, no `node` needed on the PATH) where this platform allows it, writes the release
+// archives in the registry layout and lays the archive into the repo's filesystem mirror in the
+// packed layout, so that `.tools/tofurc` installs rigbox/rigbox with no network.
+//
+//   dist/bundle/   the plain bundle: a CommonJS script for `node` plus the AWS SDK beside it
+//   dist/sea/      the single executable (when it could be made)
+//   dist/release/  zip, SHA256SUMS, manifest.json (+ SHA256SUMS.sig when GPG_FINGERPRINT is set)
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { layIntoMirror, packageFiles, writeRelease } from './release.mjs';
+import { AWS_SDK_ASSET, buildSea } from './sea.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkgDir = join(here, '..');
 const { version } = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
-const out = join(pkgDir, 'dist/package');
-rmSync(out, { recursive: true, force: true });
-mkdirSync(out, { recursive: true });
-
 const exe = `terraform-provider-rigbox_v${version}`;
+const bundleDir = join(pkgDir, 'dist/bundle');
+rmSync(bundleDir, { recursive: true, force: true });
+// dist/package/ was the plain bundle before the single executable.
+rmSync(join(pkgDir, 'dist/package'), { recursive: true, force: true });
+mkdirSync(bundleDir, { recursive: true });
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -24,10 +32,24 @@ const common = {
   legalComments: 'none',
   logLevel: 'warning',
 };
-// The AWS SDK is most of the code and only SSM references need it: it goes into a file of its own,
-// required the first time an SSM reference is resolved (esbuild runs a dynamically imported
-// module's top level, and so its require, only on that import).
-const AWS_SDK = 'aws-sdk-ssm.cjs';
+// The AWS SDK is most of the code and only SSM references need it: it is a file of its own, loaded
+// the first time an SSM reference is resolved (esbuild runs a dynamically imported module's top
+// level only on that import). Beside the plain bundle it is a file to require; inside the single
+// executable, whose require() loads built-in modules only, it is an embedded asset compiled on first
+// use. The module below picks one at run time.
+const awsSdkLoader = `
+let sea;
+try { sea = require('node:sea'); } catch {}
+if (sea && sea.isSea()) {
+  const code = sea.getAsset(${JSON.stringify(AWS_SDK_ASSET)}, 'utf8');
+  const load = require('node:vm').compileFunction(code, ['exports', 'require', 'module'], {
+    filename: ${JSON.stringify(AWS_SDK_ASSET)},
+  });
+  load(module.exports, require, module);
+} else {
+  module.exports = require('./${AWS_SDK_ASSET}');
+}
+`;
 // The GetProviderSchema answer, encoded now from the compiled provider (tsc runs first): the same
 // code that would encode it at run time, run once here instead of cold in every schema process.
 const { RigboxProvider } = await import(pathToFileURL(join(pkgDir, 'dist/provider.js')).href);
@@ -37,15 +59,23 @@ await build({
   ...common,
   entryPoints: [join(pkgDir, 'src/main.ts')],
   define: { RIGBOX_PROVIDER_SCHEMA_ANSWER: JSON.stringify(schemaAnswer) },
-  outfile: join(out, exe),
+  outfile: join(bundleDir, exe),
   // The executable itself is the bundle: no launcher and no ES module loader to start, which cost a
   // third of the time to the handshake when the bundle was an ES module loaded by a launcher.
   banner: { js: '#!/usr/bin/env node' },
   plugins: [
     {
-      name: 'aws-sdk-beside',
+      name: 'aws-sdk-lazy',
       setup(b) {
-        b.onResolve({ filter: /^@aws-sdk\/client-ssm$/ }, () => ({ path: `./${AWS_SDK}`, external: true }));
+        b.onResolve({ filter: /^@aws-sdk\/client-ssm$/ }, () => ({
+          path: 'aws-sdk',
+          namespace: 'aws-sdk-lazy',
+        }));
+        b.onResolve({ filter: /^\.\/aws-sdk-ssm\.cjs$/ }, (a) => ({ path: a.path, external: true }));
+        b.onLoad({ filter: /.*/, namespace: 'aws-sdk-lazy' }, () => ({
+          contents: awsSdkLoader,
+          loader: 'js',
+        }));
       },
     },
   ],
@@ -53,19 +83,29 @@ await build({
 await build({
   ...common,
   stdin: { contents: "module.exports = require('@aws-sdk/client-ssm');", resolveDir: pkgDir },
-  outfile: join(out, AWS_SDK),
+  outfile: join(bundleDir, AWS_SDK_ASSET),
+  // A compiled asset has no module loader behind import(): the SDK's import("node:http") becomes a
+  // require, which works the same in both forms.
+  supported: { 'dynamic-import': false },
 });
-chmodSync(join(out, exe), 0o755);
+chmodSync(join(bundleDir, exe), 0o755);
 // The executable has no .js extension; a package.json beside it makes Node read it as CommonJS
 // whatever package.json sits above the install directory.
-writeFileSync(join(out, 'package.json'), '{ "type": "commonjs" }\n');
+writeFileSync(join(bundleDir, 'package.json'), '{ "type": "commonjs" }\n');
 
-const goArch = { x64: 'amd64', arm64: 'arm64' }[arch()] ?? arch();
+const sea = await buildSea({ bundleDir, exe, outDir: join(pkgDir, 'dist/sea') });
+const kind = sea.ok ? 'sea' : 'bundle';
+// Which form was built (and why not the single executable), for `npm run release`, the tests and
+// the benchmark. Not a release file.
+writeFileSync(join(pkgDir, 'dist/provider-kind'), sea.ok ? 'sea\n' : `bundle\n${sea.reason}\n`);
+console.error(
+  sea.ok
+    ? `provider: built ${exe} as a single executable (Node ${process.version}, no node needed on the PATH)`
+    : `provider: built ${exe} as the plain bundle (it needs node on the PATH): a single executable could not be made: ${sea.reason}`,
+);
+const release = await writeRelease({ pkgDir, version, files: packageFiles(pkgDir, kind, exe) });
 const mirror = join(pkgDir, '../.tools/mirror');
-for (const host of ['registry.opentofu.org', 'registry.terraform.io']) {
-  const dir = join(mirror, host, 'rigbox/rigbox', version, `${platform()}_${goArch}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  cpSync(out, dir, { recursive: true });
-}
-console.error(`provider: built ${exe} and laid it into ${mirror}`);
+layIntoMirror(release.zip, mirror, version);
+console.error(
+  `provider: release files in ${release.dir}; ${release.zipName} laid into ${mirror} (packed layout)`,
+);

@@ -4,30 +4,46 @@ import { join } from 'node:path';
 import { type RunResult, runCommand } from './process.js';
 import { REPO } from './rigbox-server.js';
 
-export const TOFU = join(REPO, '.tools/bin/tofu');
+/** The engines the suites drive: OpenTofu (built by `npm run tools`) and HashiCorp Terraform. */
+export type Engine = 'tofu' | 'terraform';
+export const ENGINES: readonly Engine[] = ['tofu', 'terraform'];
+/** Both are linked here by `npm run tools` (scripts/tools.sh), so a test never depends on PATH. */
+export const ENGINE_BIN: Readonly<Record<Engine, string>> = {
+  tofu: join(REPO, '.tools/bin/tofu'),
+  terraform: join(REPO, '.tools/bin/terraform'),
+};
+export const TOFU = ENGINE_BIN.tofu;
 export const TOFURC = join(REPO, '.tools/tofurc');
 
 export type { RunResult } from './process.js';
 
-/** Fails (never skips) when the engines are missing: `npm run tools` and `npm run build` install them. */
-export function requireTofu(): void {
-  if (!existsSync(TOFU) || !existsSync(TOFURC)) {
+/** Fails (never skips) when an engine is missing: `npm run tools` and `npm run build` install them. */
+export function requireEngine(engine: Engine): void {
+  if (!existsSync(ENGINE_BIN[engine]) || !existsSync(TOFURC)) {
     throw new Error(
-      `OpenTofu is not installed at ${TOFU}; run \`npm run tools\` (and \`npm run build\` for the provider)`,
+      `${engine} is not installed at ${ENGINE_BIN[engine]}; run \`npm run tools\` (and \`npm run build\` for the provider)`,
     );
   }
 }
 
+export function requireTofu(): void {
+  requireEngine('tofu');
+}
+
 /**
- * A working directory driven by the real `tofu` binary with the repo's offline CLI config.
- * Everything tofu prints is kept, so a test can scan it for a canary key.
+ * A working directory driven by a real engine binary (`tofu` unless told `terraform`) with the
+ * repo's offline CLI config. Everything the engine prints is kept, so a test can scan it for a
+ * canary key.
  */
 export class TofuWorkspace {
   readonly dir = mkdtempSync(join(tmpdir(), 'rigbox-tofu-'));
   readonly transcript: string[] = [];
 
-  constructor(readonly env: NodeJS.ProcessEnv = {}) {
-    requireTofu();
+  constructor(
+    readonly env: NodeJS.ProcessEnv = {},
+    readonly engine: Engine = 'tofu',
+  ) {
+    requireEngine(engine);
   }
 
   write(hcl: string, file = 'main.tf'): void {
@@ -35,7 +51,7 @@ export class TofuWorkspace {
   }
 
   async run(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-    const res = await runCommand(TOFU, args, {
+    const res = await runCommand(ENGINE_BIN[this.engine], args, {
       cwd: this.dir,
       env: {
         TF_CLI_CONFIG_FILE: TOFURC,
@@ -46,14 +62,14 @@ export class TofuWorkspace {
         ...extraEnv,
       },
     });
-    this.transcript.push(`$ tofu ${args.join(' ')}\n${res.stdout}\n${res.stderr}`);
+    this.transcript.push(`$ ${this.engine} ${args.join(' ')}\n${res.stdout}\n${res.stderr}`);
     return res;
   }
 
   async ok(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<RunResult> {
     const res = await this.run(args, extraEnv);
     if (res.code !== 0)
-      throw new Error(`tofu ${args.join(' ')} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
+      throw new Error(`${this.engine} ${args.join(' ')} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
     return res;
   }
 
