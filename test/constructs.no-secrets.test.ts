@@ -1,22 +1,15 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  AiMode,
-  AiProvider,
-  ApiKeySource,
-  RigboxAiDefaults,
-  RigboxProvider,
-  RigboxWorkspaceAiConfig,
-  type RigboxWorkspaceAiConfigProps,
-} from '@rigbox/cdktf-constructs';
-import { TerraformStack, TerraformVariable, Testing } from 'cdktf';
+import type { RigboxWorkspaceAiConfigProps } from '@rigbox/cdktf-constructs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { canaryKey } from '../service/src/testing/harness.js';
+import { FLAVORS } from './support/constructs.js';
 
 /**
  * No key can enter synth output: the constructs take references only. With canary references and
  * canary keys planted wherever a careless construct might pick one up (the environment, extra
  * props), the synthesized files hold the references and the plain settings, and nothing else.
+ * For both builds of the library (cdktf and cdktn).
  */
 
 const planted = {
@@ -47,7 +40,11 @@ function leafStrings(value: unknown, out: string[] = []): string[] {
   return out;
 }
 
-describe('synth output holds references, never keys', () => {
+describe.each(FLAVORS)('$packageName: synth output holds references, never keys', (flavor) => {
+  const { TerraformStack, TerraformVariable, Testing } = flavor.core;
+  const { AiMode, AiProvider, ApiKeySource, RigboxAiDefaults, RigboxProvider, RigboxWorkspaceAiConfig } =
+    flavor.lib;
+
   it('a full synth with canary references and planted keys writes only the references', () => {
     for (const [name, value] of Object.entries(planted)) {
       saved[name] = process.env[name];
