@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AiConfigs } from './ai-config/service.js';
+import { loadAuthFailureLimit } from './auth/failures.js';
 import { Envelopes } from './crypto/envelope.js';
 import { type Keyring, loadKeyring } from './crypto/keyring.js';
-import { loadUpstreams } from './gateway/upstreams.js';
+import { loadUpstreams, loadUpstreamTimeouts } from './gateway/upstreams.js';
 import { buildApp } from './http/app.js';
 import { openStorage } from './storage/open.js';
 import type { Storage } from './storage/types.js';
@@ -32,6 +33,8 @@ export async function createService(config: ServiceConfig): Promise<Service> {
   try {
     const envelopes = new Envelopes(keyring);
     const configs = await AiConfigs.open(storage, envelopes);
+    // The key works with this database: only now is a generated dev key written to disk.
+    keyring.persist();
     const rate =
       config.rateLimitPerMinute ?? (env.RIGBOX_RATE_LIMIT ? Number(env.RIGBOX_RATE_LIMIT) : undefined);
     const app = await buildApp({
@@ -40,6 +43,8 @@ export async function createService(config: ServiceConfig): Promise<Service> {
       logger: config.logger,
       ...(rate !== undefined ? { rateLimitPerMinute: rate } : {}),
       upstreams: loadUpstreams(env),
+      upstreamTimeouts: loadUpstreamTimeouts(env),
+      authFailuresPerMinute: loadAuthFailureLimit(env),
       publicUrl: env.RIGBOX_PUBLIC_URL?.replace(/\/+$/, ''),
     });
     return {

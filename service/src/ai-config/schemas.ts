@@ -38,11 +38,20 @@ export const AiConfigView = z
     mode: Mode,
     provider: AiProvider,
     model: z.string().nullable(),
-    api_key_set: z.boolean().describe('Whether a key is stored.'),
+    api_key_set: z
+      .boolean()
+      .describe('Whether a usable key is stored (false when the stored one cannot be decrypted).'),
+    api_key_state: z
+      .enum(['unset', 'set', 'unreadable'])
+      .describe(
+        '`unreadable`: a key is stored but does not decrypt (altered, moved from another record, or sealed by a master key that is gone); it is never used; set the key again.',
+      ),
     api_key_fingerprint: z
       .string()
       .nullable()
-      .describe('Keyed one-way hash of the stored key: stable for the same key, reveals nothing of it.'),
+      .describe(
+        'Keyed one-way hash of the stored key: stable for the same key, reveals nothing of it. Null when no usable key is stored.',
+      ),
     api_key_updated_at: z.string().nullable(),
     revision: z.number().int().describe('Increments on every change; also sent as the ETag.'),
     updated_at: z.string().nullable(),

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Envelope, Envelopes } from '../crypto/envelope.js';
+import { type Envelope, EnvelopeError, type Envelopes } from '../crypto/envelope.js';
 import { Fingerprinter } from '../crypto/fingerprint.js';
 import { ApiError, notFound } from '../errors.js';
 import { newId } from '../ids.js';
@@ -36,18 +36,32 @@ export const IMPLICIT_DEFAULTS: AiConfigRecord = {
 };
 
 const FINGERPRINT_SECRET = 'api-key-fingerprint';
+const READABLE_CACHE_MAX = 100_000;
+
+/** One stored envelope of one record: its identity for the caches of what opens. */
+const envelopeStamp = (owner: ConfigOwner, key: Envelope) =>
+  `${recordId(owner)}|${key.kekId}|${key.wrappedDek}|${key.ciphertext}`;
 const MAX_WRITE_ATTEMPTS = 8;
 
 export const etagOf = (revision: number) => `"${revision}"`;
 
-export function toView(owner: ConfigOwner, c: AiConfigRecord): AiConfigView {
+/** What a config's stored key is good for: nothing stored, usable, or stored but not decryptable. */
+export type KeyState = AiConfigView['api_key_state'];
+
+/** A stored key as the runtime and the gateway get it. */
+export type StoredKey = { state: 'unset' } | { state: 'set'; key: string } | { state: 'unreadable' };
+
+export function toView(owner: ConfigOwner, c: AiConfigRecord, keyState: KeyState): AiConfigView {
+  const usable = keyState === 'set';
   return {
     workspace_id: owner.kind === 'workspace' ? owner.id : null,
     mode: c.mode,
     provider: c.provider as AiConfigView['provider'],
     model: c.model,
-    api_key_set: c.key !== null,
-    api_key_fingerprint: c.keyFingerprint,
+    api_key_set: usable,
+    api_key_state: keyState,
+    // A fingerprint copied along with a moved ciphertext says nothing about a usable key.
+    api_key_fingerprint: usable ? c.keyFingerprint : null,
     api_key_updated_at: c.keyUpdatedAt,
     revision: c.revision,
     updated_at: c.revision === 0 ? null : c.updatedAt,
@@ -70,6 +84,10 @@ function ifMatchAllows(ifMatch: string | undefined, revision: number): boolean {
 export class AiConfigs {
   /** The write in progress (and those queued behind it) per config, in this instance. */
   private readonly writes = new Map<string, Promise<unknown>>();
+  /** Whether an envelope opens, by record and envelope (see keyState). */
+  private readonly readable = new Map<string, boolean>();
+  /** Envelopes already reported unreadable in the audit trail by this instance. */
+  private readonly reportedUnreadable = new Set<string>();
 
   private constructor(
     private readonly storage: Storage,
@@ -213,10 +231,15 @@ export class AiConfigs {
       // A snapshot of the defaults: later changes to the defaults do not reach this workspace.
       const defaults = await this.current({ kind: 'defaults', id: actor.userId });
       let key: Envelope | null = null;
-      if (defaults.key) {
-        const plain = this.envelopes.open(recordId({ kind: 'defaults', id: actor.userId }), defaults.key);
-        key = this.envelopes.seal(recordId(owner), plain);
+      const stored = this.readKey({ kind: 'defaults', id: actor.userId }, defaults);
+      if (stored.state === 'unreadable') {
+        throw new ApiError(
+          409,
+          'api_key_unreadable',
+          "the key stored in your AI defaults cannot be decrypted, so a new workspace cannot inherit it: set the defaults' key again, or create the workspace with an ai_config",
+        );
       }
+      if (stored.state === 'set') key = this.envelopes.seal(recordId(owner), stored.key);
       config = { ...defaults, key, revision: 1, updatedAt: now };
       source = 'defaults';
     }
@@ -247,6 +270,75 @@ export class AiConfigs {
   /** The stored key in the clear, for runtime injection only. Throws EnvelopeError on tampering. */
   openKey(owner: ConfigOwner, config: AiConfigRecord): string | undefined {
     return config.key ? this.envelopes.open(recordId(owner), config.key) : undefined;
+  }
+
+  /** The stored key for the runtime or the gateway: one that does not open is reported, never thrown. */
+  readKey(owner: ConfigOwner, config: AiConfigRecord): StoredKey {
+    if (!config.key) return { state: 'unset' };
+    try {
+      const key = this.envelopes.open(recordId(owner), config.key);
+      this.readable.set(envelopeStamp(owner, config.key), true);
+      return { state: 'set', key };
+    } catch (err) {
+      if (err instanceof EnvelopeError) return { state: 'unreadable' };
+      throw err;
+    }
+  }
+
+  /**
+   * The state of a config's stored key, for its view. Decrypting is how to know a key still
+   * opens; each envelope is tried once per instance (the answer cannot change while the envelope
+   * stays the same), so a GET does not pay for a decryption.
+   */
+  keyState(owner: ConfigOwner, config: AiConfigRecord): KeyState {
+    if (!config.key) return 'unset';
+    const stamp = envelopeStamp(owner, config.key);
+    let readable = this.readable.get(stamp);
+    if (readable === undefined) {
+      readable = this.readKey(owner, config).state === 'set';
+      if (this.readable.size >= READABLE_CACHE_MAX) {
+        this.readable.delete(this.readable.keys().next().value as string);
+      }
+      this.readable.set(stamp, readable);
+    }
+    return readable ? 'set' : 'unreadable';
+  }
+
+  view(owner: ConfigOwner, config: AiConfigRecord): AiConfigView {
+    return toView(owner, config, this.keyState(owner, config));
+  }
+
+  /**
+   * Records that a stored key did not open when a runtime or the gateway needed it: an audit
+   * event (once per envelope in this instance, so a retrying process does not flood the trail)
+   * and a log line naming the record only. The caller answers 409 api_key_unreadable.
+   */
+  async reportUnreadable(
+    owner: ConfigOwner,
+    config: AiConfigRecord,
+    userId: string,
+    log: { error(obj: object, msg: string): void },
+  ): Promise<ApiError> {
+    log.error({ record: recordId(owner) }, 'stored key failed to decrypt: refusing to use it');
+    const stamp = config.key ? envelopeStamp(owner, config.key) : recordId(owner);
+    if (!this.reportedUnreadable.has(stamp)) {
+      this.reportedUnreadable.add(stamp);
+      await this.storage.insertAuditEvent(
+        this.auditEvent(
+          { userId, name: 'rigbox' },
+          owner,
+          'ai_config.key_unreadable',
+          {},
+          null,
+          config.revision,
+        ),
+      );
+    }
+    return new ApiError(
+      409,
+      'api_key_unreadable',
+      'the stored key cannot be decrypted (it was altered, moved from another record, or sealed by a master key that is no longer configured) and is never used: set the key again',
+    );
   }
 
   private apply(

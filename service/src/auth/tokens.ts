@@ -1,7 +1,15 @@
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from '../errors.js';
+import { ApiError, RetryLaterError } from '../errors.js';
 import { hashToken, newId, newToken } from '../ids.js';
 import type { Storage, TokenRecord, User } from '../storage/types.js';
+import type { AuthFailureLimiter } from './failures.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Failed authentication per client address (set by buildApp). */
+    authFailures: AuthFailureLimiter;
+  }
+}
 
 export const USER_TOKEN_PREFIX = 'rbx';
 
@@ -94,7 +102,22 @@ function tokenCache(storage: Storage): TokenCache {
   return cache;
 }
 
-/** Resolves a bearer token to its user and token record, or throws 401. */
+/** Throws 429 when the request's address has failed authentication too often in this window. */
+export function refuseFailingAddress(request: FastifyRequest): void {
+  const retryAfter = request.server.authFailures.retryAfter(request.ip);
+  if (retryAfter !== undefined) {
+    throw new RetryLaterError(
+      'too_many_failed_auth',
+      'too many failed authentication attempts from this address; retry later',
+      retryAfter,
+    );
+  }
+}
+
+export const RUNTIME_TOKEN_USED_MESSAGE =
+  'this runtime token was already used: it fetches the env once, at process start; start the process again with `rigbox exec`';
+
+/** Resolves a bearer token to its user and token record, or throws 401 (429 for an address that keeps failing). */
 export async function authenticate(
   storage: Storage,
   request: FastifyRequest,
@@ -104,9 +127,14 @@ export async function authenticate(
   if (!tokenHash) {
     throw new ApiError(401, 'unauthenticated', 'missing bearer token: send Authorization: Bearer <token>');
   }
+  refuseFailingAddress(request);
   const found = await tokenCache(storage).find(tokenHash);
   const expired = found?.token.expiresAt != null && Date.parse(found.token.expiresAt) <= Date.now();
   if (!found || found.token.kind !== kind || expired) {
+    request.server.authFailures.fail(request.ip);
+    if (kind === 'runtime' && found?.token.kind === 'runtime_used') {
+      throw new ApiError(401, 'runtime_token_used', RUNTIME_TOKEN_USED_MESSAGE);
+    }
     throw new ApiError(401, 'unauthenticated', 'invalid or expired token');
   }
   return found;

@@ -69,9 +69,21 @@ export class Keyring {
     keks: Kek[],
     readonly source: KeyringSource,
     private readonly reload?: () => Kek[],
+    /** A generated key file's text, not yet written (see persist). */
+    private pending?: string,
   ) {
     this.keks = keks;
-    this.stamp = reload && source.file ? fileStamp(source.file) : undefined;
+    this.stamp = reload && source.file && !pending ? fileStamp(source.file) : undefined;
+  }
+
+  /** Writes a generated dev key file, once the start it was generated for has succeeded. */
+  persist(): void {
+    const file = this.source.file;
+    if (this.pending === undefined || !file) return;
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(file, this.pending, { mode: 0o600, flag: 'wx' });
+    this.pending = undefined;
+    this.stamp = fileStamp(file);
   }
 
   /**
@@ -80,7 +92,7 @@ export class Keyring {
    * the records it writes during the rotation stay wrapped under the old key.
    */
   private refresh(): void {
-    if (!this.reload || !this.source.file) return;
+    if (!this.reload || !this.source.file || this.pending !== undefined) return;
     const stamp = fileStamp(this.source.file);
     if (stamp === undefined || stamp === this.stamp) return;
     try {
@@ -108,7 +120,7 @@ export class Keyring {
    */
   find(id: string): Kek | undefined {
     const found = this.keks.find((k) => k.id === id);
-    if (found || !this.reload) return found;
+    if (found || !this.reload || this.pending !== undefined) return found;
     this.keks = this.reload();
     if (this.source.file) this.stamp = fileStamp(this.source.file);
     return this.keks.find((k) => k.id === id);
@@ -116,6 +128,7 @@ export class Keyring {
 
   /** Adds a new primary key to the key file (rotation). Only for file-backed keyrings. */
   addPrimaryToFile(): Kek {
+    this.persist();
     const file = this.source.file;
     if (!file) {
       throw new KeyringError(
@@ -149,21 +162,24 @@ export function loadKeyring({ env, dataDir, warn }: KeyringOptions): Keyring {
   }
   const configured = env.RIGBOX_MASTER_KEY_FILE;
   const file = configured && configured.trim() !== '' ? configured : join(dataDir, 'master.key');
-  let generated = false;
+  const read = () => parseKeys(readFileSync(file, 'utf8'), file);
   if (!existsSync(file)) {
     if (configured) throw new KeyringError(`RIGBOX_MASTER_KEY_FILE ${configured} does not exist`);
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-    generated = true;
+    // Generated in memory and written by persist() once the start has succeeded: a start that
+    // fails (say, on a database sealed under another key) must leave no new key file behind.
+    const text = `${randomBytes(32).toString('hex')}\n`;
+    warnDevKey(warn, file, true);
+    return new Keyring(parseKeys(text, file), { description: file, file, generated: true }, read, text);
   }
   chmodSync(file, 0o600);
-  if (!configured) {
-    warn(
-      `WARNING: using the development master key in ${file}${generated ? ' (just generated)' : ''}. ` +
-        'Anyone who can read that file can decrypt every stored API key. ' +
-        'Set RIGBOX_MASTER_KEY or RIGBOX_MASTER_KEY_FILE in production.',
-    );
-  }
-  const read = () => parseKeys(readFileSync(file, 'utf8'), file);
-  return new Keyring(read(), { description: file, file, generated }, read);
+  if (!configured) warnDevKey(warn, file, false);
+  return new Keyring(read(), { description: file, file, generated: false }, read);
+}
+
+function warnDevKey(warn: (message: string) => void, file: string, generated: boolean): void {
+  warn(
+    `WARNING: using the development master key in ${file}${generated ? ' (just generated)' : ''}. ` +
+      'Anyone who can read that file can decrypt every stored API key. ' +
+      'Set RIGBOX_MASTER_KEY or RIGBOX_MASTER_KEY_FILE in production.',
+  );
 }

@@ -58,14 +58,57 @@ it('a key moved from one workspace into another row does not open, is reported, 
       key_kek_id: String(row.key_kek_id),
     },
   );
+  // The defaults report the key as unreadable, with no fingerprint copied along with it.
+  const defaults = (await inject('GET', '/api/users/me/ai-defaults')).json();
+  expect(defaults).toMatchObject({ api_key_set: false, api_key_state: 'unreadable', api_key_fingerprint: null });
   const created = await inject('POST', '/api/workspaces', { name: 'from-defaults' });
-  expect(created.statusCode).toBe(500);
-  expect(created.json()).toMatchObject({ message: 'Internal Server Error' });
-  expect(h.logs.text).toMatch(/stored key failed to decrypt/);
-  expect(h.logs.text).toContain(`defaults:${userId}`);
-  expect(h.logs.text).not.toContain(canary);
+  expect(created.statusCode).toBe(409);
+  expect(created.json()).toMatchObject({ code: 'api_key_unreadable' });
+  expect(created.body).not.toContain(canary);
   // Nothing half-written: only workspace A exists.
   expect((await inject('GET', '/api/workspaces')).json().workspaces).toHaveLength(1);
+  // Setting the key again makes the defaults usable, and a new workspace inherits them.
+  await inject('PUT', '/api/users/me/ai-defaults', { mode: 'byok', provider: 'anthropic', api_key: canaryKey() });
+  expect((await inject('POST', '/api/workspaces', { name: 'from-defaults' })).statusCode).toBe(201);
+});
+
+it('a runtime asking for a key that does not open gets 409 api_key_unreadable, an audit event and a log line naming the record', async () => {
+  const canary = canaryKey();
+  const a = await byokWorkspace(canary);
+  const b = await byokWorkspace(canaryKey());
+  const row = (await stored().rawConfigRow({ kind: 'workspace', id: a }))!;
+  await stored().tamperConfigRow(
+    { kind: 'workspace', id: b },
+    {
+      key_ciphertext: String(row.key_ciphertext),
+      key_wrapped_dek: String(row.key_wrapped_dek),
+      key_kek_id: String(row.key_kek_id),
+    },
+  );
+  const view = (await inject('GET', `/api/workspaces/${b}/ai-config`)).json();
+  expect(view).toMatchObject({ api_key_set: false, api_key_state: 'unreadable', api_key_fingerprint: null });
+  expect((await inject('GET', `/api/workspaces/${a}/ai-config`)).json()).toMatchObject({
+    api_key_set: true,
+    api_key_state: 'set',
+  });
+  for (let i = 0; i < 2; i++) {
+    const minted = (await inject('POST', `/api/workspaces/${b}/runtime-tokens`)).json();
+    const env = await h.service.app.inject({
+      method: 'GET',
+      url: '/api/runtime/env',
+      headers: { authorization: `Bearer ${minted.token}` },
+    });
+    expect(env.statusCode).toBe(409);
+    expect(env.json()).toMatchObject({ code: 'api_key_unreadable' });
+    expect(env.body).not.toContain(canary);
+  }
+  expect(h.logs.text).toMatch(/stored key failed to decrypt/);
+  expect(h.logs.text).toContain(`workspace:${b}`);
+  expect(h.logs.text).not.toContain(canary);
+  const audit = (await inject('GET', `/api/workspaces/${b}/audit`)).json();
+  const events = (audit.events ?? audit) as { action: string }[];
+  // Reported once, however often a runtime retries.
+  expect(events.filter((e) => e.action === 'ai_config.key_unreadable')).toHaveLength(1);
 });
 
 it('a flipped ciphertext byte fails decryption and KEK rotation reports the record without touching it', async () => {

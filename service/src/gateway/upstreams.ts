@@ -46,6 +46,42 @@ function baseUrl(env: NodeJS.ProcessEnv, name: string, fallback: string): string
   return value;
 }
 
+/** How long the gateway waits on an upstream, in milliseconds. */
+export interface UpstreamTimeouts {
+  /** To open a connection (TCP and TLS). */
+  readonly connectMs: number;
+  /** From sending the request to the answer's headers: a model may think a while before it answers. */
+  readonly firstByteMs: number;
+  /** Between two chunks of the answer (a stream that stalls this long is cut). */
+  readonly idleMs: number;
+}
+
+export const DEFAULT_UPSTREAM_TIMEOUTS: UpstreamTimeouts = {
+  connectMs: 10_000,
+  firstByteMs: 120_000,
+  idleMs: 60_000,
+};
+
+function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0 || n > 3_600_000) {
+    throw new UpstreamConfigError(`${name} must be a whole number of milliseconds between 1 and 3600000`);
+  }
+  return n;
+}
+
+/** RIGBOX_UPSTREAM_CONNECT_TIMEOUT_MS, RIGBOX_UPSTREAM_FIRST_BYTE_TIMEOUT_MS, RIGBOX_UPSTREAM_IDLE_TIMEOUT_MS. */
+export function loadUpstreamTimeouts(env: NodeJS.ProcessEnv): UpstreamTimeouts {
+  const d = DEFAULT_UPSTREAM_TIMEOUTS;
+  return {
+    connectMs: milliseconds(env, 'RIGBOX_UPSTREAM_CONNECT_TIMEOUT_MS', d.connectMs),
+    firstByteMs: milliseconds(env, 'RIGBOX_UPSTREAM_FIRST_BYTE_TIMEOUT_MS', d.firstByteMs),
+    idleMs: milliseconds(env, 'RIGBOX_UPSTREAM_IDLE_TIMEOUT_MS', d.idleMs),
+  };
+}
+
 export function loadUpstreams(env: NodeJS.ProcessEnv): Map<string, Upstream> {
   const list: Upstream[] = [
     {

@@ -12,9 +12,10 @@ import Fastify, {
 import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { AiConfigs } from '../ai-config/service.js';
+import { AuthFailureLimiter } from '../auth/failures.js';
 import { bearerTokenHash } from '../auth/tokens.js';
-import { gatewayRoutes } from '../gateway/routes.js';
-import type { Upstream } from '../gateway/upstreams.js';
+import { gatewayLogFields, gatewayRoutes } from '../gateway/routes.js';
+import type { Upstream, UpstreamTimeouts } from '../gateway/upstreams.js';
 import { runtimeRoutes } from '../runtime/routes.js';
 import type { Storage } from '../storage/types.js';
 import { errorBody, registerErrorHandler } from './errors.js';
@@ -30,9 +31,18 @@ export interface AppOptions {
   /** Requests per minute per token (or per address without one). */
   rateLimitPerMinute?: number;
   upstreams: Map<string, Upstream>;
+  upstreamTimeouts?: UpstreamTimeouts;
+  /** Failed authentications per minute per client address before it gets 429s. */
+  authFailuresPerMinute?: number;
   /** The base URL workspace processes reach this service at; default: from each request. */
   publicUrl?: string | undefined;
 }
+
+/** A whole request (headers and body) must arrive within this; a slow or stalled body is cut. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+
+/** Ids are safe to log; anything else in a path is the caller's text and may hold a secret. */
+const LOGGABLE_ID = /^(?:ws|tok|evt)_[0-9a-f]{1,40}$/;
 
 export const OPENAPI_INFO = {
   title: 'Rigbox AI config API',
@@ -87,8 +97,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // We log one line per request ourselves (onResponse below), without headers or bodies.
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: false,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     frameworkErrors,
   });
+  app.decorate('authFailures', new AuthFailureLimiter(options.authFailuresPerMinute));
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);
@@ -118,12 +130,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
 
-  // One line per request, after it is answered: method, path without query, status, time.
+  // One line per request, after it is answered: method, the route's pattern (never the raw path
+  // or query: a key pasted into a URL would reach the log), the ids it named, status, time.
   app.addHook('onResponse', (request, reply, done) => {
+    const id = (request.params as { id?: unknown } | undefined)?.id;
+    const gateway = gatewayLogFields.get(request);
     request.log.info(
       {
         method: request.method,
-        path: request.url.split('?')[0],
+        route: request.routeOptions.url ?? null,
+        ...(typeof id === 'string' && LOGGABLE_ID.test(id) ? { id } : {}),
+        ...(gateway ? { provider: gateway.provider, workspace: gateway.workspace } : {}),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime),
       },
@@ -149,6 +166,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     storage: options.storage,
     configs: options.configs,
     upstreams: options.upstreams,
+    ...(options.upstreamTimeouts ? { timeouts: options.upstreamTimeouts } : {}),
   });
   return app;
 }

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { EnvelopeError } from '../crypto/envelope.js';
-import { ApiError } from '../errors.js';
+import { ApiError, RetryLaterError } from '../errors.js';
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
@@ -56,6 +56,7 @@ export function errorBody(
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof ApiError) {
+      if (err instanceof RetryLaterError) reply.header('retry-after', String(err.retryAfterSeconds));
       return reply
         .code(err.statusCode)
         .send(errorBody(err.statusCode, err.code, err.message, err.field ? { field: err.field } : {}));
@@ -95,9 +96,8 @@ export function registerErrorHandler(app: FastifyInstance): void {
     }
     return reply.code(500).send(errorBody(500, 'internal_error', 'Internal Server Error'));
   });
-  app.setNotFoundHandler((request, reply) => {
-    reply
-      .code(404)
-      .send(errorBody(404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));
+  // The path is not repeated: it is the caller's input, and may hold a key pasted in the wrong place.
+  app.setNotFoundHandler((_request, reply) => {
+    reply.code(404).send(errorBody(404, 'not_found', 'no route for this method and path; see /openapi.json'));
   });
 }

@@ -12,6 +12,7 @@ const view = {
   provider: 'openai',
   model: null,
   api_key_set: true,
+  api_key_state: 'set',
   api_key_fingerprint: 'hmac-sha256:abc',
   api_key_updated_at: '2026-11-26T00:00:00.000Z',
   revision: 3,

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ErrorBody } from '../ai-config/schemas.js';
 import type { AiConfigs } from '../ai-config/service.js';
-import { authenticate } from '../auth/tokens.js';
+import { authenticate, bearerToken, RUNTIME_TOKEN_USED_MESSAGE } from '../auth/tokens.js';
 import { ApiError } from '../errors.js';
 import { creditsView } from '../gateway/credits.js';
 import type { Upstream } from '../gateway/upstreams.js';
@@ -14,8 +14,8 @@ import { runtimeEnv } from './env.js';
 export const RUNTIME_TOKEN_PREFIX = 'rbxr';
 export const GATEWAY_TOKEN_PREFIX = 'rbxg';
 
-/** A runtime token only fetches the env, once, soon after the process starts. */
-export const RUNTIME_TOKEN_TTL_MS = 10 * 60_000;
+/** A runtime token fetches the env once, as the process starts: it is single-use and short-lived. */
+export const RUNTIME_TOKEN_TTL_MS = 5 * 60_000;
 /** A gateway token lives as long as a workspace process might (then `rigbox exec` again). */
 export const GATEWAY_TOKEN_TTL_MS = 24 * 3600_000;
 
@@ -100,14 +100,23 @@ export async function runtimeRoutes(app: FastifyInstance, opts: RuntimeOptions) 
       if (!workspaceId) throw new ApiError(401, 'unauthenticated', 'invalid or expired token');
       const owner = { kind: 'workspace' as const, id: workspaceId };
       const config = await configs.current(owner);
-      const apiKey = configs.openKey(owner, config);
-      if (config.mode === 'byok' && !apiKey) {
+      const stored = configs.readKey(owner, config);
+      if (stored.state === 'unreadable') {
+        throw await configs.reportUnreadable(owner, config, token.userId, request.log);
+      }
+      if (config.mode === 'byok' && stored.state !== 'set') {
         throw new ApiError(
           409,
           'no_api_key',
           'the workspace is in byok mode but has no key: set one with PUT /api/workspaces/{id}/ai-config (or switch to managed)',
         );
       }
+      // Single use: the env (with the key in it) is handed out once per runtime token, whichever
+      // instance is asked first; a replayed token gets nothing.
+      if (!(await storage.consumeRuntimeToken(hashToken(bearerToken(request) ?? '')))) {
+        throw new ApiError(401, 'runtime_token_used', RUNTIME_TOKEN_USED_MESSAGE);
+      }
+      const apiKey = stored.state === 'set' ? stored.key : undefined;
       const gatewayToken = newToken(GATEWAY_TOKEN_PREFIX);
       const now = Date.now();
       await storage.insertToken({
@@ -120,7 +129,8 @@ export async function runtimeRoutes(app: FastifyInstance, opts: RuntimeOptions) 
         createdAt: new Date(now).toISOString(),
       });
       if (apiKey && config.keyFingerprint) {
-        // The process will present this key to the gateway, possibly after a switch to managed.
+        // The process may present this key to the gateway; it is accepted there only while it is
+        // still the workspace's current key.
         await storage.bindRuntimeKey(config.keyFingerprint, workspaceId, new Date(now).toISOString());
       }
       const publicUrl = opts.publicUrl ?? `${request.protocol}://${request.host}`;
