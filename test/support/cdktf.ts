@@ -30,13 +30,18 @@ export function runCommand(
   });
 }
 
-/** Fails (never skips) when the Python venv that `npm run build -w constructs` makes is missing. */
-export function requirePythonVenv(): void {
-  if (!existsSync(PYTHON)) {
+/**
+ * Fails (never skips) when a Python venv that `npm run build` makes (.tools/cdktf-python for the
+ * cdktf build, .tools/cdktn-python for cdktn) is missing; returns its python.
+ */
+export function requirePythonVenv(venv = PYTHON_VENV): string {
+  const python = join(venv, 'bin/python');
+  if (!existsSync(python)) {
     throw new Error(
-      `the Python venv ${PYTHON_VENV} is missing: run \`npm run build\` (the constructs workspace builds the wheel and the venv; it needs python3 with venv and pip)`,
+      `the Python venv ${venv} is missing: run \`npm run build\` (the constructs workspaces build the wheels and the venvs; they need python3 with venv and pip)`,
     );
   }
+  return python;
 }
 
 /** Synthesizes an app into a fresh folder (CDKTF_OUTDIR) and returns each stack's Terraform JSON. */
