@@ -134,3 +134,68 @@ export class CdktfProject {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A cdktn project folder outside the repo, driven as cdktn's CLI would drive it: `synth` runs the
+ * app with CDKTF_OUTDIR set (cdktn keeps cdktf's names), and the engine (OpenTofu, with the repo's
+ * offline CLI config) runs in `cdktf.out/stacks/<stack>`. cdktn-cli itself needs Node >= 22.19;
+ * this project runs on Node 20. Everything printed is kept for canary scans.
+ */
+export class CdktnProject {
+  readonly dir = mkdtempSync(join(tmpdir(), 'rigbox-cdktn-'));
+  readonly transcript: string[] = [];
+
+  constructor(
+    /** The app command, e.g. [process.execPath, '--import', TSX_LOADER, '/abs/main.ts']. */
+    readonly app: string[],
+    readonly env: NodeJS.ProcessEnv = {},
+  ) {
+    requireTofu();
+  }
+
+  stackDir(stack: string): string {
+    return join(this.dir, 'cdktf.out/stacks', stack);
+  }
+
+  private async record(what: string, res: RunResult, mustPass: boolean): Promise<RunResult> {
+    this.transcript.push(`$ ${what}\n${res.stdout}\n${res.stderr}`);
+    if (mustPass && res.code !== 0)
+      throw new Error(`${what} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
+    return res;
+  }
+
+  /** `cdktn synth`: runs the app into cdktf.out/. */
+  async synth(): Promise<RunResult> {
+    const [cmd, ...args] = this.app;
+    const res = await runCommand(String(cmd), args, {
+      cwd: this.dir,
+      env: { ...this.env, CDKTF_OUTDIR: join(this.dir, 'cdktf.out') },
+    });
+    return this.record(`synth: ${this.app.join(' ')}`, res, true);
+  }
+
+  /** Runs the engine in a synthesized stack's folder; `ok` fails on a non-zero exit. */
+  async tofu(
+    stack: string,
+    args: string[],
+    { ok = true, env = {} }: { ok?: boolean; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<RunResult> {
+    const res = await runCommand(TOFU, [...args, '-no-color'], {
+      cwd: this.stackDir(stack),
+      timeoutMs: 150_000,
+      env: {
+        TF_CLI_CONFIG_FILE: TOFURC,
+        TF_IN_AUTOMATION: '1',
+        TF_INPUT: '0',
+        CHECKPOINT_DISABLE: '1',
+        ...this.env,
+        ...env,
+      },
+    });
+    return this.record(`tofu ${args.join(' ')} (in cdktf.out/stacks/${stack})`, res, ok);
+  }
+
+  dispose(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
