@@ -1,17 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type EngineProcess,
-  spawnEngine,
-  toolPath,
-  trackScratchDir,
-  waitUntilReady,
-} from './engine-process.js';
-import { freePort, isPortFree } from './ports.js';
+import { startVaultDevServer, type VaultDevServer } from '../../scripts/lib/vault.js';
+import { trackScratchDir } from './engine-process.js';
 
 /** The AppRole role and policy every test Vault is seeded with. */
 export const READER_ROLE = 'rigbox';
@@ -57,127 +48,27 @@ export interface VaultEngine {
   stop(): Promise<void>;
 }
 
-interface AdminResponse {
-  status: number;
-  body: unknown;
-}
-
-function adminRequest(
-  address: string,
-  caCertPem: string | undefined,
-  method: string,
-  path: string,
-  token: string | undefined,
-  body?: unknown,
-): Promise<AdminResponse> {
-  const url = new URL(`/v1/${path}`, address);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const headers: Record<string, string> = {};
-  if (token !== undefined) headers['X-Vault-Token'] = token;
-  if (payload !== undefined) headers['Content-Type'] = 'application/json';
-  return new Promise((resolve, reject) => {
-    const onResponse = (res: import('node:http').IncomingMessage) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        text += chunk;
-      });
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body: text === '' ? undefined : JSON.parse(text) });
-      });
-      res.on('error', reject);
-    };
-    const req =
-      url.protocol === 'https:'
-        ? httpsRequest(url, { method, headers, ca: caCertPem }, onResponse)
-        : httpRequest(url, { method, headers }, onResponse);
-    req.setTimeout(10_000, () => req.destroy(new Error(`Vault admin ${method} ${path} timed out`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-// Vault's dev server puts its cluster listener on the API port + 1, so both must be free.
-async function freePortPair(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await freePort();
-    if (port < 65535 && (await isPortFree(port + 1))) return port;
-  }
-  throw new Error('found no two adjacent free ports on 127.0.0.1 for Vault');
-}
-
-interface StartedServer {
-  engine: EngineProcess;
-  address: string;
-  caCertPem: string | undefined;
-}
-
-async function startServer(binary: string, rootToken: string, home: string, tls: boolean) {
-  const port = await freePortPair();
-  const listen = `127.0.0.1:${port}`;
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  // The caller's Vault settings must not leak into the server; HOME is a throwaway so the dev
-  // server's ~/.vault-token does not overwrite a developer's own token.
-  for (const name of Object.keys(env)) if (name.startsWith('VAULT_')) delete env[name];
-  Object.assign(env, { HOME: home, VAULT_DEV_ROOT_TOKEN_ID: rootToken, VAULT_DEV_LISTEN_ADDRESS: listen });
-  const args = ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=${listen}`];
-  if (tls) args.push('-dev-tls', `-dev-tls-cert-dir=${home}`);
-  const engine = spawnEngine('vault', binary, args, env);
-  const address = `${tls ? 'https' : 'http'}://${listen}`;
-  let caCertPem: string | undefined;
-  await waitUntilReady(engine, async () => {
-    if (tls && caCertPem === undefined) caCertPem = readFileSync(join(home, 'vault-ca.pem'), 'utf8');
-    const health = await adminRequest(address, caCertPem, 'GET', 'sys/health', undefined);
-    return health.status === 200;
-  });
-  return { engine, address, caCertPem } satisfies StartedServer;
-}
-
 /**
- * Starts `.tools/bin/vault server -dev` on a free loopback port and seeds it: KV v2 at `secret/`
- * (checked), AppRole at `approle/`, the policy `rigbox-reader` and the role `rigbox`.
+ * Starts `.tools/bin/vault server -dev` on a free loopback port (scripts/lib/vault.ts) and seeds it:
+ * KV v2 at `secret/` (checked), AppRole at `approle/`, the policy `rigbox-reader` and the role `rigbox`.
  */
 export async function startVault(options: VaultEngineOptions = {}): Promise<VaultEngine> {
-  const binary = toolPath('vault');
-  const rootToken = `root-${randomBytes(12).toString('hex')}`;
   const home = mkdtempSync(join(tmpdir(), 'rigbox-vault-'));
   const removeHome = trackScratchDir(home);
-  let started: StartedServer | undefined;
-  let lastError: unknown;
-  // Another process can take the chosen ports between the probe and Vault's bind; try again then.
-  for (let attempt = 0; attempt < 3 && started === undefined; attempt++) {
-    try {
-      started = await startServer(binary, rootToken, home, options.tls === true);
-    } catch (error) {
-      lastError = error;
-    }
-  }
-  if (started === undefined) {
+  let server: VaultDevServer;
+  try {
+    server = await startVaultDevServer({ home, tls: options.tls === true });
+  } catch (error) {
     removeHome();
-    throw lastError;
+    throw error;
   }
-  const { engine, address, caCertPem } = started;
-
-  const admin = async (method: string, path: string, body?: unknown): Promise<unknown> => {
-    const res = await adminRequest(address, caCertPem, method, path, rootToken, body);
-    if (res.status < 200 || res.status > 299) {
-      throw new Error(`Vault admin ${method} /v1/${path} answered HTTP ${res.status}`);
-    }
-    return res.body;
-  };
+  const { engine, address, caCertPem, rootToken, admin } = server;
   const stop = async () => {
     await engine.stop();
     removeHome();
   };
 
   try {
-    const mount = (await admin('GET', 'sys/mounts/secret')) as {
-      type?: string;
-      options?: { version?: string };
-    };
-    if (mount.type !== 'kv' || mount.options?.version !== '2') {
-      throw new Error('the Vault dev server did not mount KV v2 at secret/');
-    }
     await admin('POST', 'sys/auth/approle', { type: 'approle' });
     await admin('PUT', `sys/policies/acl/${READER_POLICY}`, { policy: readerPolicyHcl });
     await admin('POST', `auth/approle/role/${READER_ROLE}`, {
