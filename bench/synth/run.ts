@@ -1,41 +1,102 @@
 /**
- * Synth benchmark, in one run: an app of N RigboxWorkspaceAiConfig (BYOK, Vault reference, model)
- * vs an app of N null_resource (hashicorp/null, the generated @cdktf/provider-null construct) with
- * a triggers map of the same five values, so both write the same amount of configuration.
- * Each round builds the app and runs App.synth() into a scratch folder (validations, aspects, JSON
- * written), rounds alternate, and the median of each is reported; a third figure adds a ByokPolicy.
- * Target: rigbox <= 1.2x null. Not a test.
- * Usage: npm run bench:synth [-- --size 1000 --rounds 9]
+ * Synth benchmark, in one run, under cdktf and under cdktn: an app of N RigboxWorkspaceAiConfig
+ * (BYOK, Vault reference, model) vs an app of N null_resource (hashicorp/null, the generated
+ * provider-null construct of the same core) with a triggers map of the same five values, so both
+ * write the same amount of configuration. Each round builds the app and runs App.synth() into a
+ * scratch folder (validations, aspects, JSON written), rounds alternate, and the median of each is
+ * reported; a third figure adds a ByokPolicy. Each core's ratio is against its own null_resource.
+ * Target: rigbox <= 1.2x null under each core. Not a test.
+ *
+ * The cdktf baseline is @cdktf/provider-null from npm. npm has no @cdktn/provider-null; PyPI's
+ * cdktn-provider-null wheel carries the same generated package as its jsii bundle, so the cdktn
+ * baseline is that bundle, taken from the venv that `npm run build` makes (.tools/cdktn-python)
+ * and unpacked into .tools/cdktn-js/node_modules, where it resolves the repo's cdktn.
+ *
+ * Usage: npm run bench:synth [-- --size 1000 --rounds 9 --core cdktf|cdktn|both]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { NullProvider } from '@cdktf/provider-null/lib/provider/index.js';
-import { Resource } from '@cdktf/provider-null/lib/resource/index.js';
-import {
-  AiMode,
-  AiProvider,
-  ApiKeySource,
-  ByokPolicy,
-  KeySourceKind,
-  RigboxProvider,
-  RigboxWorkspaceAiConfig,
-} from '@rigbox/cdktf-constructs';
-import { App, Aspects, TerraformStack } from 'cdktf';
+import type * as NullProviderModule from '@cdktf/provider-null/lib/provider/index.js';
+import type * as NullResourceModule from '@cdktf/provider-null/lib/resource/index.js';
+import type * as Library from '@rigbox/cdktf-constructs';
+import type * as CdktfCore from 'cdktf';
 
-const { values } = parseArgs({ options: { size: { type: 'string' }, rounds: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { size: { type: 'string' }, rounds: { type: 'string' }, core: { type: 'string' } },
+});
 const size = Number(values.size ?? 1000);
 const rounds = Number(values.rounds ?? 9);
+const coreArg = values.core ?? 'both';
+if (!['cdktf', 'cdktn', 'both'].includes(coreArg)) throw new Error(`--core must be cdktf, cdktn or both`);
+
+const REPO = join(import.meta.dirname, '../..');
+const require = createRequire(import.meta.url);
+
+/** One build of the library with the core it uses and that core's generated null provider. */
+interface Flavor {
+  name: 'cdktf' | 'cdktn';
+  core: typeof CdktfCore;
+  lib: typeof Library;
+  NullProvider: typeof NullProviderModule.NullProvider;
+  Resource: typeof NullResourceModule.Resource;
+}
+
+/** @cdktn/provider-null from the jsii bundle in PyPI's cdktn-provider-null (see the header). */
+function cdktnProviderNullDir(): string {
+  const site = join(REPO, '.tools/cdktn-python/lib');
+  const python = existsSync(site) ? readdirSync(site).find((d) => d.startsWith('python')) : undefined;
+  const jsiiDir = python && join(site, python, 'site-packages/cdktn_provider_null/_jsii');
+  const bundle = jsiiDir && existsSync(jsiiDir) && readdirSync(jsiiDir).find((f) => f.endsWith('.jsii.tgz'));
+  if (!jsiiDir || !bundle) {
+    throw new Error(
+      'cdktn-provider-null is not in .tools/cdktn-python: run `npm run build` (it needs python3)',
+    );
+  }
+  const dir = join(REPO, '.tools/cdktn-js/node_modules/@cdktn/provider-null');
+  const version = /@([^@]+)\.jsii\.tgz$/.exec(bundle)?.[1];
+  const installed = existsSync(join(dir, 'package.json'))
+    ? JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version
+    : undefined;
+  if (installed !== version) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const tar = spawnSync('tar', ['xzf', join(jsiiDir, bundle), '-C', dir, '--strip-components=1']);
+    if (tar.status !== 0) throw new Error(`could not unpack ${bundle}: ${tar.stderr}`);
+  }
+  return dir;
+}
+
+function load(name: Flavor['name']): Flavor {
+  const entry = require.resolve(`@rigbox/${name}-constructs`);
+  const nullDir =
+    name === 'cdktf'
+      ? join(require.resolve('@cdktf/provider-null/package.json'), '..')
+      : cdktnProviderNullDir();
+  const flavor: Flavor = {
+    name,
+    core: createRequire(entry)(name),
+    lib: require(entry),
+    NullProvider: require(join(nullDir, 'lib/provider/index.js')).NullProvider,
+    Resource: require(join(nullDir, 'lib/resource/index.js')).Resource,
+  };
+  // Each piece must use the very core the others use, or synth fails (or aspects go unseen).
+  const nullCore = createRequire(join(nullDir, 'package.json'))(name);
+  if (nullCore !== flavor.core) throw new Error(`the ${name} null provider resolves another copy of ${name}`);
+  return flavor;
+}
 
 type Kind = 'rigbox' | 'null' | 'rigbox+policy';
 
-function synthOnce(kind: Kind, n: number): number {
+function synthOnce({ core, lib, NullProvider, Resource }: Flavor, kind: Kind, n: number): number {
   const outdir = mkdtempSync(join(tmpdir(), 'rigbox-bench-synth-'));
   try {
     const t = performance.now();
-    const app = new App({ outdir });
-    const stack = new TerraformStack(app, 'bench');
+    const app = new core.App({ outdir });
+    const stack = new core.TerraformStack(app, 'bench');
     if (kind === 'null') {
       new NullProvider(stack, 'null');
       for (let i = 0; i < n; i++) {
@@ -50,14 +111,14 @@ function synthOnce(kind: Kind, n: number): number {
         });
       }
     } else {
-      new RigboxProvider(stack, 'rigbox');
+      new lib.RigboxProvider(stack, 'rigbox');
       for (let i = 0; i < n; i++) {
-        new RigboxWorkspaceAiConfig(stack, `r${i}`, {
+        new lib.RigboxWorkspaceAiConfig(stack, `r${i}`, {
           workspaceId: `ws_${i}`,
-          mode: AiMode.BYOK,
-          aiProvider: AiProvider.OPENAI,
+          mode: lib.AiMode.BYOK,
+          aiProvider: lib.AiProvider.OPENAI,
           model: 'gpt-4o',
-          apiKeySource: ApiKeySource.fromVault({
+          apiKeySource: lib.ApiKeySource.fromVault({
             mount: 'secret',
             path: `teams/t${i}/openai`,
             field: 'api_key',
@@ -65,12 +126,12 @@ function synthOnce(kind: Kind, n: number): number {
         });
       }
       if (kind === 'rigbox+policy') {
-        Aspects.of(app).add(
-          new ByokPolicy({
-            allowedModes: [AiMode.BYOK],
-            allowedAiProviders: [AiProvider.OPENAI],
+        core.Aspects.of(app).add(
+          new lib.ByokPolicy({
+            allowedModes: [lib.AiMode.BYOK],
+            allowedAiProviders: [lib.AiProvider.OPENAI],
             allowedModels: ['gpt-4o'],
-            allowedKeySourceKinds: [KeySourceKind.VAULT],
+            allowedKeySourceKinds: [lib.KeySourceKind.VAULT],
             allowedVaultPathPrefixes: ['secret/teams'],
           }),
         );
@@ -91,30 +152,36 @@ const median = (xs: number[]) => {
 // Started with --expose-gc (npm run bench:synth): each round starts from a collected heap, so no
 // kind pays for the garbage of the one before it.
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-const kinds: Kind[] = ['null', 'rigbox', 'rigbox+policy'];
+const flavors = (coreArg === 'both' ? (['cdktf', 'cdktn'] as const) : [coreArg as Flavor['name']]).map(load);
+const runs = flavors.flatMap((flavor) =>
+  (['null', 'rigbox', 'rigbox+policy'] as const).map((kind) => ({ flavor, kind, times: [] as number[] })),
+);
 
 // Warm up the JIT and the module caches with a full-size app of each kind.
-for (const kind of kinds) synthOnce(kind, size);
+for (const run of runs) synthOnce(run.flavor, run.kind, size);
 
-const times: Record<Kind, number[]> = { null: [], rigbox: [], 'rigbox+policy': [] };
 for (let r = 0; r < rounds; r++) {
-  // Alternate the order, so that neither kind always runs first.
-  for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
+  // Alternate the order, so that no kind always runs first.
+  for (const run of r % 2 === 0 ? runs : [...runs].reverse()) {
     gc();
-    times[kind].push(synthOnce(kind, size));
+    run.times.push(synthOnce(run.flavor, run.kind, size));
   }
 }
 
-const nullMs = median(times.null);
-const rigboxMs = median(times.rigbox);
-const policyMs = median(times['rigbox+policy']);
-const ratio = rigboxMs / nullMs;
 console.log(`synth of ${size} resources, median of ${rounds} rounds (construct + App.synth):`);
-console.log(`  null_resource                   ${nullMs.toFixed(0).padStart(6)} ms`);
-console.log(
-  `  RigboxWorkspaceAiConfig         ${rigboxMs.toFixed(0).padStart(6)} ms   ratio ${ratio.toFixed(2)}x (target <= 1.2x)`,
-);
-console.log(
-  `  RigboxWorkspaceAiConfig+policy  ${policyMs.toFixed(0).padStart(6)} ms   ratio ${(policyMs / nullMs).toFixed(2)}x`,
-);
-if (ratio > 1.2) process.exitCode = 1;
+let missed = false;
+for (const flavor of flavors) {
+  const ms = (kind: Kind) => median(runs.find((r) => r.flavor === flavor && r.kind === kind)!.times);
+  const nullMs = ms('null');
+  const ratio = ms('rigbox') / nullMs;
+  missed ||= ratio > 1.2;
+  console.log(`${flavor.name}:`);
+  console.log(`  null_resource                   ${nullMs.toFixed(0).padStart(6)} ms`);
+  console.log(
+    `  RigboxWorkspaceAiConfig         ${ms('rigbox').toFixed(0).padStart(6)} ms   ratio ${ratio.toFixed(2)}x (target <= 1.2x)`,
+  );
+  console.log(
+    `  RigboxWorkspaceAiConfig+policy  ${ms('rigbox+policy').toFixed(0).padStart(6)} ms   ratio ${(ms('rigbox+policy') / nullMs).toFixed(2)}x`,
+  );
+}
+if (missed) process.exitCode = 1;
