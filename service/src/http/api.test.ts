@@ -376,8 +376,8 @@ describe('defaults and workspaces', () => {
     expect((await call('DELETE', `/api/workspaces/${a.id}`)).status).toBe(204);
     expect((await call('GET', `/api/workspaces/${a.id}`)).status).toBe(404);
     expect((await call('DELETE', `/api/workspaces/${a.id}`)).status).toBe(404);
-    const kept = await h.service.storage.listAudit({ kind: 'workspace', id: a.id }, 10);
-    expect(kept.map((e) => e.action)).toEqual(['workspace.deleted', 'workspace.created']);
+    const kept = await h.service.storage.listAudit({ kind: 'workspace', id: a.id }, { limit: 10 });
+    expect(kept.items.map((e) => e.action)).toEqual(['workspace.deleted', 'workspace.created']);
   });
 });
 

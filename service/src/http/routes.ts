@@ -9,9 +9,10 @@ import {
   ErrorBody,
   WorkspaceView,
 } from '../ai-config/schemas.js';
-import { type AiConfigs, actorOf, etagOf, toView } from '../ai-config/service.js';
+import { type AiConfigs, actorOf, etagOf } from '../ai-config/service.js';
 import { authenticate } from '../auth/tokens.js';
 import type { AiConfigRecord, ConfigOwner, Storage, User, Workspace } from '../storage/types.js';
+import { decodeCursor, nextPage, pageBodyFields, pageQueryFields } from './paging.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,7 +31,9 @@ const ListQuery = z.strictObject({
     )
     .optional()
     .describe(`Comma-separated workspace ids (at most ${MAX_LIST_IDS}): list only these.`),
+  ...pageQueryFields,
 });
+const AuditQuery = z.strictObject(pageQueryFields);
 const IfMatchHeaders = z.object({
   'if-match': z
     .string()
@@ -50,18 +53,18 @@ const errors = {
 const bodyErrors = { ...errors, 413: ErrorBody, 415: ErrorBody };
 const security = [{ bearer: [] }];
 
-function workspaceView(ws: Workspace, config: AiConfigRecord) {
+function workspaceView(configs: AiConfigs, ws: Workspace, config: AiConfigRecord) {
   return {
     id: ws.id,
     name: ws.name,
     created_at: ws.createdAt,
-    ai_config: toView({ kind: 'workspace', id: ws.id }, config),
+    ai_config: configs.view({ kind: 'workspace', id: ws.id }, config),
   };
 }
 
-function sendConfig(reply: FastifyReply, owner: ConfigOwner, config: AiConfigRecord) {
+function sendConfig(configs: AiConfigs, reply: FastifyReply, owner: ConfigOwner, config: AiConfigRecord) {
   reply.header('etag', etagOf(config.revision));
-  return toView(owner, config);
+  return configs.view(owner, config);
 }
 
 const userOf = (request: FastifyRequest): User => {
@@ -99,7 +102,7 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
         request.body.ai_config,
       );
       reply.code(201).header('location', `/api/workspaces/${workspace.id}`);
-      return workspaceView(workspace, config);
+      return workspaceView(configs, workspace, config);
     },
   );
 
@@ -109,17 +112,26 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
       schema: {
         summary: "List the caller's workspaces",
         description:
-          "With `ids`, only those workspaces (ids that are not the caller's are left out): how the Terraform provider refreshes many configs in one request.",
+          "Oldest first, a page at a time: follow `next_cursor` (or the `Link` header) until it is null. With `ids`, only those workspaces (ids that are not the caller's are left out), paged the same way: how the Terraform provider refreshes many configs in one request.",
         tags: ['workspaces'],
         security,
         querystring: ListQuery,
-        response: { 200: z.object({ workspaces: z.array(WorkspaceView) }), ...errors },
+        response: { 200: z.object({ workspaces: z.array(WorkspaceView), ...pageBodyFields }), ...errors },
       },
     },
-    async (request) => {
-      const ids = request.query.ids?.split(',');
-      const list = await storage.listWorkspaceAiConfigs(userOf(request).id, ids);
-      return { workspaces: list.map(({ workspace, config }) => workspaceView(workspace, config)) };
+    async (request, reply) => {
+      const user = userOf(request);
+      const { ids, limit, cursor } = request.query;
+      // A cursor of this user's workspace list: the same order and keys with or without `ids`.
+      const scope = `workspaces:${user.id}`;
+      const page = { limit, after: cursor === undefined ? undefined : decodeCursor(scope, cursor, 2) };
+      const found = ids
+        ? await storage.findWorkspaceAiConfigs(user.id, ids.split(','), page)
+        : await storage.listWorkspaceAiConfigs(user.id, page);
+      return {
+        workspaces: found.items.map(({ workspace, config }) => workspaceView(configs, workspace, config)),
+        next_cursor: nextPage(request, reply, scope, found.next),
+      };
     },
   );
 
@@ -136,7 +148,7 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
     },
     async (request) => {
       const { workspace, config } = await configs.workspaceConfig(userOf(request), request.params.id);
-      return workspaceView(workspace, config);
+      return workspaceView(configs, workspace, config);
     },
   );
 
@@ -171,7 +183,7 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
     },
     async (request, reply) => {
       const { workspace, config } = await configs.workspaceConfig(userOf(request), request.params.id);
-      return sendConfig(reply, { kind: 'workspace', id: workspace.id }, config);
+      return sendConfig(configs, reply, { kind: 'workspace', id: workspace.id }, config);
     },
   );
 
@@ -202,7 +214,7 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
         request.headers['if-match'],
         read,
       );
-      return sendConfig(reply, owner, config);
+      return sendConfig(configs, reply, owner, config);
     },
   );
 
@@ -218,7 +230,7 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
     },
     async (request, reply) => {
       const owner: ConfigOwner = { kind: 'defaults', id: userOf(request).id };
-      return sendConfig(reply, owner, await configs.current(owner));
+      return sendConfig(configs, reply, owner, await configs.current(owner));
     },
   );
 
@@ -239,7 +251,7 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
       const user = userOf(request);
       const owner: ConfigOwner = { kind: 'defaults', id: user.id };
       const { config } = await configs.put(actorOf(user), owner, request.body, request.headers['if-match']);
-      return sendConfig(reply, owner, config);
+      return sendConfig(configs, reply, owner, config);
     },
   );
 
@@ -248,19 +260,25 @@ export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Stor
     {
       schema: {
         summary: "A workspace's audit trail, newest first",
-        description: 'Key events are `set`, `rotated` or `cleared`; no key material ever appears.',
+        description:
+          'Key events are `set`, `rotated` or `cleared`; no key material ever appears. A page at a time: follow `next_cursor` (or the `Link` header) until it is null.',
         tags: ['audit'],
         security,
         params: WorkspaceParams,
-        querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(100) }),
-        response: { 200: z.object({ events: z.array(AuditEventView) }), ...errors },
+        querystring: AuditQuery,
+        response: { 200: z.object({ events: z.array(AuditEventView), ...pageBodyFields }), ...errors },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const ws = await configs.workspace(userOf(request), request.params.id);
-      const events = await storage.listAudit({ kind: 'workspace', id: ws.id }, request.query.limit);
+      const owner: ConfigOwner = { kind: 'workspace', id: ws.id };
+      const { limit, cursor } = request.query;
+      const scope = `audit:workspace:${ws.id}`;
+      const page = { limit, after: cursor === undefined ? undefined : decodeCursor(scope, cursor, 1) };
+      const events = await storage.listAudit(owner, page);
       return {
-        events: events.map((e) => ({
+        next_cursor: nextPage(request, reply, scope, events.next),
+        events: events.items.map((e) => ({
           id: e.id,
           at: e.at,
           actor: e.actorName,

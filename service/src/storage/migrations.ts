@@ -90,4 +90,17 @@ CREATE TABLE credit_usage (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'indexes for keyset pages of workspaces and for deleting a workspace',
+    // The page key (created_at, id) in full, so the index alone gives a page's order and its start
+    // (the old index stopped at created_at). Runtime tokens and key bindings are deleted with their
+    // workspace: by workspace_id, which no index led with, so each delete read the whole table.
+    sql: `
+CREATE INDEX workspaces_by_user_page ON workspaces(user_id, created_at, id);
+DROP INDEX workspaces_by_user;
+CREATE INDEX api_tokens_by_workspace ON api_tokens(workspace_id);
+CREATE INDEX runtime_key_bindings_by_workspace ON runtime_key_bindings(workspace_id);
+`,
+  },
 ];

@@ -5,9 +5,10 @@ import { MIGRATIONS } from './migrations.js';
 import {
   aiConfigParams,
   auditParams,
-  GATEWAY_TOKEN_CALLER_SELECT,
-  KEY_CALLERS_SELECT,
-  TOKEN_SELECT,
+  KEYED_STATEMENTS,
+  type KeyedStatement,
+  ownedPage,
+  pageOf,
   toAiConfig,
   toAuditEvent,
   toGatewayCaller,
@@ -16,18 +17,22 @@ import {
   toUser,
   toWorkspace,
   WORKSPACE_AI_CONFIG_SELECT,
+  workspaceKey,
 } from './rows.js';
 import type {
   AiConfigRecord,
   AuditEvent,
   ConfigOwner,
   GatewayCaller,
+  Page,
+  PageRequest,
   Plan,
   Storage,
   StoredEnvelope,
   TokenRecord,
   User,
   Workspace,
+  WorkspaceAiConfig,
 } from './types.js';
 
 type Row = Record<string, unknown>;
@@ -49,6 +54,18 @@ const INSERT_CONFIG = `INSERT INTO ai_configs (owner_kind, owner_id, ${CONFIG_CO
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
 // The "no row yet" case of compare-and-set: of two first writers, exactly one inserts.
 const INSERT_FIRST_CONFIG = `${INSERT_CONFIG} ON CONFLICT (owner_kind, owner_id) DO NOTHING`;
+
+/** `?` placeholders numbered as PostgreSQL's $1, $2, ... (the statements hold no `?` of their own). */
+const numbered = (sql: string) => {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+};
+const SQL: Record<KeyedStatement, string> = {
+  ...(Object.fromEntries(
+    Object.entries(KEYED_STATEMENTS).map(([name, sql]) => [name, numbered(sql)]),
+  ) as Record<keyof typeof KEYED_STATEMENTS, string>),
+  workspaceAiConfigsByIds: `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.id = ANY($1::text[])`,
+};
 
 /**
  * PostgreSQL, for deployments that run several service instances against one database. Same schema,
@@ -153,8 +170,20 @@ export class PostgresStorage implements Storage {
     );
   }
 
+  async consumeRuntimeToken(tokenHash: string): Promise<boolean> {
+    const res = await this.pool.query(
+      "UPDATE api_tokens SET kind = 'runtime_used' WHERE token_hash = $1 AND kind = 'runtime'",
+      [tokenHash],
+    );
+    return res.rowCount === 1;
+  }
+
+  async insertAuditEvent(audit: AuditEvent): Promise<void> {
+    await this.pool.query(INSERT_AUDIT, auditParams(audit));
+  }
+
   async findToken(tokenHash: string): Promise<{ token: TokenRecord; user: User } | undefined> {
-    const r = await this.one(`${TOKEN_SELECT} WHERE t.token_hash = $1`, [tokenHash]);
+    const r = await this.one(SQL.tokenByHash, [tokenHash]);
     if (!r) return undefined;
     return {
       token: toToken(r),
@@ -175,11 +204,47 @@ export class PostgresStorage implements Storage {
     });
   }
 
+  async createWorkspaces(
+    entries: readonly { workspace: Workspace; config: AiConfigRecord; audit: AuditEvent }[],
+  ): Promise<void> {
+    // One statement per table for a chunk of rows: each column goes as an array, unnest makes rows.
+    const columns = <T>(rows: readonly T[], width: number, of: (row: T) => unknown[]) => {
+      const out: unknown[][] = Array.from({ length: width }, () => []);
+      for (const row of rows) {
+        for (const [i, v] of of(row).entries()) out[i]?.push(v);
+      }
+      return out;
+    };
+    const unnest = (types: string[]) => types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
+    const text = (n: number) => Array<string>(n).fill('text');
+    await this.transaction(async (c) => {
+      for (let at = 0; at < entries.length; at += 5_000) {
+        const chunk = entries.slice(at, at + 5_000);
+        await c.query(
+          `INSERT INTO workspaces (id, user_id, name, created_at) SELECT * FROM unnest(${unnest(text(4))})`,
+          columns(chunk, 4, (e) => [
+            e.workspace.id,
+            e.workspace.userId,
+            e.workspace.name,
+            e.workspace.createdAt,
+          ]),
+        );
+        await c.query(
+          `INSERT INTO ai_configs (owner_kind, owner_id, ${CONFIG_COLUMNS})
+           SELECT * FROM unnest(${unnest([...text(10), 'integer', 'text'])})`,
+          columns(chunk, 12, (e) => ['workspace', e.workspace.id, ...aiConfigParams(e.config)]),
+        );
+        await c.query(
+          `INSERT INTO audit_events (id, owner_kind, owner_id, actor_user_id, actor_name, action, changes, key_event, revision, at)
+           SELECT * FROM unnest(${unnest([...text(8), 'integer', 'text'])})`,
+          columns(chunk, 10, (e) => auditParams(e.audit)),
+        );
+      }
+    });
+  }
+
   async getWorkspace(userId: string, workspaceId: string): Promise<Workspace | undefined> {
-    const r = await this.one('SELECT * FROM workspaces WHERE user_id = $1 AND id = $2', [
-      userId,
-      workspaceId,
-    ]);
+    const r = await this.one(SQL.workspaceById, [workspaceId, userId]);
     return r ? toWorkspace(r) : undefined;
   }
 
@@ -187,41 +252,34 @@ export class PostgresStorage implements Storage {
     userId: string,
     workspaceId: string,
   ): Promise<{ workspace: Workspace; config: AiConfigRecord } | undefined> {
-    const r = await this.one(`${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = $1 AND w.id = $2`, [
-      userId,
-      workspaceId,
-    ]);
+    const r = await this.one(SQL.workspaceAiConfigById, [workspaceId, userId]);
     return r ? { workspace: toWorkspace(r), config: toAiConfig(r) } : undefined;
   }
 
-  async listWorkspaceAiConfigs(
+  async listWorkspaceAiConfigs(userId: string, page: PageRequest): Promise<Page<WorkspaceAiConfig>> {
+    const res = page.after
+      ? await this.pool.query<Row>(SQL.workspacePageAfter, [userId, ...page.after, page.limit + 1])
+      : await this.pool.query<Row>(SQL.workspacePageFirst, [userId, page.limit + 1]);
+    const items = res.rows.map((r) => ({ workspace: toWorkspace(r), config: toAiConfig(r) }));
+    return pageOf(items, page.limit, (w) => workspaceKey(w.workspace));
+  }
+
+  async findWorkspaceAiConfigs(
     userId: string,
-    ids?: readonly string[],
-  ): Promise<{ workspace: Workspace; config: AiConfigRecord }[]> {
-    // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
-    const res = await this.pool.query<Row>(
-      `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = $1 ${ids ? 'AND w.id = ANY($2::text[])' : ''}
-       ORDER BY w.created_at COLLATE "C", w.id COLLATE "C"`,
-      ids ? [userId, ids] : [userId],
-    );
-    return res.rows.map((r) => ({ workspace: toWorkspace(r), config: toAiConfig(r) }));
+    ids: readonly string[],
+    page: PageRequest,
+  ): Promise<Page<WorkspaceAiConfig>> {
+    const res = await this.pool.query<Row>(SQL.workspaceAiConfigsByIds, [ids]);
+    return ownedPage(userId, res.rows, page);
   }
 
   async deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean> {
     return this.transaction(async (c) => {
-      const gone = await c.query('DELETE FROM workspaces WHERE user_id = $1 AND id = $2', [
-        userId,
-        workspaceId,
-      ]);
+      const gone = await c.query(SQL.deleteWorkspace, [workspaceId, userId]);
       if (gone.rowCount !== 1) return false;
-      await c.query('DELETE FROM ai_configs WHERE owner_kind = $1 AND owner_id = $2', [
-        'workspace',
-        workspaceId,
-      ]);
-      await c.query("DELETE FROM api_tokens WHERE kind IN ('runtime', 'gateway') AND workspace_id = $1", [
-        workspaceId,
-      ]);
-      await c.query('DELETE FROM runtime_key_bindings WHERE workspace_id = $1', [workspaceId]);
+      await c.query(SQL.deleteConfig, ['workspace', workspaceId]);
+      await c.query(SQL.deleteRuntimeTokens, [workspaceId]);
+      await c.query(SQL.deleteBindings, [workspaceId]);
       await c.query(INSERT_AUDIT, auditParams(audit));
       return true;
     });
@@ -251,12 +309,11 @@ export class PostgresStorage implements Storage {
     });
   }
 
-  async listAudit(owner: ConfigOwner, limit: number): Promise<AuditEvent[]> {
-    const res = await this.pool.query<Row>(
-      'SELECT * FROM audit_events WHERE owner_kind = $1 AND owner_id = $2 ORDER BY id COLLATE "C" DESC LIMIT $3',
-      [owner.kind, owner.id, limit],
-    );
-    return res.rows.map(toAuditEvent);
+  async listAudit(owner: ConfigOwner, page: PageRequest): Promise<Page<AuditEvent>> {
+    const res = page.after
+      ? await this.pool.query<Row>(SQL.auditPageAfter, [owner.kind, owner.id, ...page.after, page.limit + 1])
+      : await this.pool.query<Row>(SQL.auditPageFirst, [owner.kind, owner.id, page.limit + 1]);
+    return pageOf(res.rows.map(toAuditEvent), page.limit, (e) => [e.id]);
   }
 
   async bindRuntimeKey(fingerprint: string, workspaceId: string, now: string): Promise<void> {
@@ -269,12 +326,12 @@ export class PostgresStorage implements Storage {
   async findGatewayTokenCaller(
     tokenHash: string,
   ): Promise<{ token: TokenRecord; caller: GatewayCaller } | undefined> {
-    const r = await this.one(`${GATEWAY_TOKEN_CALLER_SELECT} WHERE t.token_hash = $1`, [tokenHash]);
+    const r = await this.one(SQL.gatewayTokenCaller, [tokenHash]);
     return r ? { token: toToken(r), caller: toGatewayCaller(r) } : undefined;
   }
 
   async findKeyCallers(fingerprint: string): Promise<GatewayCaller[]> {
-    const res = await this.pool.query<Row>(`${KEY_CALLERS_SELECT} WHERE b.fingerprint = $1`, [fingerprint]);
+    const res = await this.pool.query<Row>(SQL.keyCallers, [fingerprint]);
     return res.rows.map(toGatewayCaller);
   }
 
@@ -368,12 +425,25 @@ export class PostgresStorage implements Storage {
     return (await this.getServiceSecret(name)) as Envelope;
   }
 
+  /**
+   * For the plan tests: PostgreSQL's plan of one of the keyed statements, as EXPLAIN prints it, with
+   * whole-table reads priced out as they are on tables large enough for an index to matter (a test's
+   * tables are small, and there PostgreSQL rightly prefers to read them whole and hash or merge them).
+   * A statement that no index serves still shows its Seq Scan, or an Index Scan without Index Cond.
+   */
+  async explain(statement: KeyedStatement, params: unknown[]): Promise<string> {
+    return this.transaction(async (c) => {
+      for (const setting of ['enable_seqscan', 'enable_hashjoin', 'enable_mergejoin']) {
+        await c.query(`SET LOCAL ${setting} = off`);
+      }
+      const res = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${SQL[statement]}`, params);
+      return res.rows.map((r) => r['QUERY PLAN']).join('\n');
+    });
+  }
+
   /** For tests and the crash checks: the raw row, exactly as stored. */
   async rawConfigRow(owner: ConfigOwner): Promise<Row | undefined> {
-    return this.one('SELECT * FROM ai_configs WHERE owner_kind = $1 AND owner_id = $2', [
-      owner.kind,
-      owner.id,
-    ]);
+    return this.one(SQL.configByOwner, [owner.kind, owner.id]);
   }
 
   /** For fault-injection tests only: overwrite stored columns as an attacker with database access could. */

@@ -5,11 +5,14 @@ import type {
   ConfigOwnerKind,
   GatewayCaller,
   KeyEvent,
+  Page,
+  PageRequest,
   Plan,
   TokenKind,
   TokenRecord,
   User,
   Workspace,
+  WorkspaceAiConfig,
 } from './types.js';
 
 /** Row <-> record mapping shared by the SQLite and PostgreSQL backends (same column names). */
@@ -61,6 +64,75 @@ export const KEY_CALLERS_SELECT = `SELECT b.workspace_id, w.user_id, ${OWNER_COL
   JOIN workspaces w ON w.id = b.workspace_id
   JOIN users u ON u.id = w.user_id
   JOIN ai_configs c ON c.owner_kind = 'workspace' AND c.owner_id = b.workspace_id`;
+
+/**
+ * The statements on the paths whose cost must not grow with the account: reads by key, pages, and
+ * the lookups of the runtime and the gateway. Written once with `?` placeholders for both backends
+ * (PostgreSQL numbers them); storage/plans.test.ts pins their query plans on both, so a change that
+ * turns one into a scan or a sort fails there.
+ *
+ * Sort keys are compared without COLLATE: ids and timestamps are ASCII in fixed formats, which every
+ * collation orders as bytes do, and a COLLATE other than the index's would keep PostgreSQL from
+ * reading a page's order off the index.
+ */
+export const KEYED_STATEMENTS = {
+  workspaceById: 'SELECT * FROM workspaces WHERE id = ? AND user_id = ?',
+  workspaceAiConfigById: `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.id = ? AND w.user_id = ?`,
+  workspacePageFirst: `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = ?
+    ORDER BY w.created_at, w.id LIMIT ?`,
+  workspacePageAfter: `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = ? AND (w.created_at, w.id) > (?, ?)
+    ORDER BY w.created_at, w.id LIMIT ?`,
+  auditPageFirst: 'SELECT * FROM audit_events WHERE owner_kind = ? AND owner_id = ? ORDER BY id DESC LIMIT ?',
+  auditPageAfter:
+    'SELECT * FROM audit_events WHERE owner_kind = ? AND owner_id = ? AND id < ? ORDER BY id DESC LIMIT ?',
+  configByOwner: 'SELECT * FROM ai_configs WHERE owner_kind = ? AND owner_id = ?',
+  tokenByHash: `${TOKEN_SELECT} WHERE t.token_hash = ?`,
+  gatewayTokenCaller: `${GATEWAY_TOKEN_CALLER_SELECT} WHERE t.token_hash = ?`,
+  keyCallers: `${KEY_CALLERS_SELECT} WHERE b.fingerprint = ?`,
+  deleteWorkspace: 'DELETE FROM workspaces WHERE id = ? AND user_id = ?',
+  deleteConfig: 'DELETE FROM ai_configs WHERE owner_kind = ? AND owner_id = ?',
+  deleteRuntimeTokens: "DELETE FROM api_tokens WHERE kind IN ('runtime', 'gateway') AND workspace_id = ?",
+  deleteBindings: 'DELETE FROM runtime_key_bindings WHERE workspace_id = ?',
+} as const;
+
+/**
+ * Those, plus the read of many workspaces by id, whose one parameter is spelled per backend (a JSON
+ * array for SQLite's json_each, a text[] for PostgreSQL). It has no ownership term: it reads by
+ * primary key only and the caller checks ownership, so no plan can pick the user's index and walk
+ * the account.
+ */
+export type KeyedStatement = keyof typeof KEYED_STATEMENTS | 'workspaceAiConfigsByIds';
+
+/** The page key of a workspace: [created_at, id]. */
+export const workspaceKey = (ws: Workspace) => [ws.createdAt, ws.id] as const;
+
+/** A page of `limit` items from `rows` fetched with LIMIT limit + 1 (the extra row says there is more). */
+export function pageOf<T>(rows: T[], limit: number, key: (item: T) => readonly string[]): Page<T> {
+  const more = rows.length > limit;
+  const items = more ? rows.slice(0, limit) : rows;
+  return { items, next: more ? key(items[items.length - 1] as T) : null };
+}
+
+/** A page of the ids read's rows: those of the user, in page order, after `page.after`. */
+export function ownedPage(userId: string, rows: Row[], page: PageRequest): Page<WorkspaceAiConfig> {
+  const { after } = page;
+  const owned = rows
+    .filter((r) => r.user_id === userId)
+    .map((r) => ({ workspace: toWorkspace(r), config: toAiConfig(r) }))
+    .filter((w) => after === undefined || compareKeys(workspaceKey(w.workspace), after) > 0)
+    .sort((a, b) => compareKeys(workspaceKey(a.workspace), workspaceKey(b.workspace)));
+  return pageOf(owned.slice(0, page.limit + 1), page.limit, (w) => workspaceKey(w.workspace));
+}
+
+/** Byte order of two sort keys (ASCII, where UTF-16 order is byte order): <0, 0, >0. */
+export function compareKeys(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i] ?? '';
+    const y = b[i] ?? '';
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
 
 /** The owner's columns of a joined row, prefixed u_ (their own names clash with the token's). */
 export const toOwner = (r: Row): User =>

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Envelope } from '../crypto/envelope.js';
@@ -7,9 +7,10 @@ import { MIGRATIONS } from './migrations.js';
 import {
   aiConfigParams,
   auditParams,
-  GATEWAY_TOKEN_CALLER_SELECT,
-  KEY_CALLERS_SELECT,
-  TOKEN_SELECT,
+  KEYED_STATEMENTS,
+  type KeyedStatement,
+  ownedPage,
+  pageOf,
   toAiConfig,
   toAuditEvent,
   toGatewayCaller,
@@ -18,22 +19,28 @@ import {
   toUser,
   toWorkspace,
   WORKSPACE_AI_CONFIG_SELECT,
+  workspaceKey,
 } from './rows.js';
 import type {
   AiConfigRecord,
   AuditEvent,
   ConfigOwner,
   GatewayCaller,
+  Page,
+  PageRequest,
   Plan,
   Storage,
   StoredEnvelope,
   TokenRecord,
   User,
   Workspace,
+  WorkspaceAiConfig,
 } from './types.js';
 
 type Row = Record<string, unknown>;
 
+const CONSUME_RUNTIME_TOKEN =
+  "UPDATE api_tokens SET kind = 'runtime_used' WHERE token_hash = ? AND kind = 'runtime'";
 const INSERT_AUDIT = `INSERT INTO audit_events (id, owner_kind, owner_id, actor_user_id, actor_name, action, changes, key_event, revision, at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const INSERT_CONFIG = `INSERT INTO ai_configs (owner_kind, owner_id, mode, provider, model, key_ciphertext, key_wrapped_dek, key_kek_id,
@@ -48,9 +55,17 @@ export class SqliteStorage implements Storage {
   private readonly stmt: ReturnType<SqliteStorage['prepareAll']>;
 
   constructor(readonly file: string) {
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    if (file !== ':memory:') {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      // Owner-only from the first byte: SQLite gives the -wal and -shm files the database's mode.
+      closeSync(openSync(file, 'a', 0o600));
+    }
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
+    if (file !== ':memory:') {
+      // Data folders made by earlier versions held 0644 files.
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+    }
     // NORMAL in WAL mode loses nothing on a process crash; only an OS crash may drop the last commits.
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
@@ -61,6 +76,9 @@ export class SqliteStorage implements Storage {
 
   private prepareAll() {
     const p = (sql: string) => this.db.prepare(sql);
+    const keyed = Object.fromEntries(
+      Object.entries(KEYED_STATEMENTS).map(([name, sql]) => [name, p(sql)]),
+    ) as Record<keyof typeof KEYED_STATEMENTS, Database.Statement>;
     return {
       userByName: p('SELECT * FROM users WHERE name = ?'),
       insertUser: p(
@@ -70,27 +88,11 @@ export class SqliteStorage implements Storage {
       insertToken: p(
         'INSERT INTO api_tokens (id, user_id, token_hash, kind, workspace_id, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
-      findToken: p(`${TOKEN_SELECT} WHERE t.token_hash = ?`),
       insertWorkspace: p('INSERT INTO workspaces (id, user_id, name, created_at) VALUES (?, ?, ?, ?)'),
-      getWorkspace: p('SELECT * FROM workspaces WHERE user_id = ? AND id = ?'),
-      getWorkspaceAiConfig: p(`${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = ? AND w.id = ?`),
-      listWorkspaceAiConfigs: p(
-        `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = ? ORDER BY w.created_at, w.id`,
-      ),
-      // One statement for any number of ids: they come as one JSON array parameter.
-      listSomeWorkspaceAiConfigs: p(
-        `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.user_id = ? AND w.id IN (SELECT value FROM json_each(?))
-         ORDER BY w.created_at, w.id`,
-      ),
-      deleteWorkspace: p('DELETE FROM workspaces WHERE user_id = ? AND id = ?'),
-      deleteConfig: p('DELETE FROM ai_configs WHERE owner_kind = ? AND owner_id = ?'),
-      deleteRuntimeTokens: p(
-        "DELETE FROM api_tokens WHERE kind IN ('runtime', 'gateway') AND workspace_id = ?",
-      ),
-      getConfig: p('SELECT * FROM ai_configs WHERE owner_kind = ? AND owner_id = ?'),
       insertConfig: p(INSERT_CONFIG),
       updateConfig: p(UPDATE_CONFIG),
       insertAudit: p(INSERT_AUDIT),
+      consumeRuntimeToken: p(CONSUME_RUNTIME_TOKEN),
       listAudit: p(
         'SELECT * FROM audit_events WHERE owner_kind = ? AND owner_id = ? ORDER BY id DESC LIMIT ?',
       ),
@@ -106,12 +108,13 @@ export class SqliteStorage implements Storage {
         'UPDATE service_secrets SET wrapped_dek = ?, kek_id = ? WHERE name = ? AND wrapped_dek = ?',
       ),
       getSecret: p('SELECT * FROM service_secrets WHERE name = ?'),
+      ...keyed,
+      workspaceAiConfigsByIds: p(
+        `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.id IN (SELECT value FROM json_each(?))`,
+      ),
       bindKey: p(
         'INSERT INTO runtime_key_bindings (fingerprint, workspace_id, created_at) VALUES (?, ?, ?) ON CONFLICT (fingerprint, workspace_id) DO NOTHING',
       ),
-      gatewayTokenCaller: p(`${GATEWAY_TOKEN_CALLER_SELECT} WHERE t.token_hash = ?`),
-      keyCallers: p(`${KEY_CALLERS_SELECT} WHERE b.fingerprint = ?`),
-      deleteBindings: p('DELETE FROM runtime_key_bindings WHERE workspace_id = ?'),
       openCredits: p(
         'INSERT INTO credit_usage (user_id, period_start, used) VALUES (?, ?, 0) ON CONFLICT (user_id, period_start) DO NOTHING',
       ),
@@ -170,8 +173,16 @@ export class SqliteStorage implements Storage {
     this.stmt.insertToken.run(t.id, t.userId, t.tokenHash, t.kind, t.workspaceId, t.expiresAt, t.createdAt);
   }
 
+  async consumeRuntimeToken(tokenHash: string): Promise<boolean> {
+    return this.stmt.consumeRuntimeToken.run(tokenHash).changes === 1;
+  }
+
+  async insertAuditEvent(audit: AuditEvent): Promise<void> {
+    this.stmt.insertAudit.run(...auditParams(audit));
+  }
+
   async findToken(tokenHash: string): Promise<{ token: TokenRecord; user: User } | undefined> {
-    const r = this.stmt.findToken.get(tokenHash) as Row | undefined;
+    const r = this.stmt.tokenByHash.get(tokenHash) as Row | undefined;
     if (!r) return undefined;
     return {
       token: toToken(r),
@@ -189,8 +200,22 @@ export class SqliteStorage implements Storage {
       .immediate();
   }
 
+  async createWorkspaces(
+    entries: readonly { workspace: Workspace; config: AiConfigRecord; audit: AuditEvent }[],
+  ): Promise<void> {
+    this.db
+      .transaction(() => {
+        for (const { workspace: ws, config, audit } of entries) {
+          this.stmt.insertWorkspace.run(ws.id, ws.userId, ws.name, ws.createdAt);
+          this.stmt.insertConfig.run('workspace', ws.id, ...aiConfigParams(config));
+          this.stmt.insertAudit.run(...auditParams(audit));
+        }
+      })
+      .immediate();
+  }
+
   async getWorkspace(userId: string, workspaceId: string): Promise<Workspace | undefined> {
-    const r = this.stmt.getWorkspace.get(userId, workspaceId) as Row | undefined;
+    const r = this.stmt.workspaceById.get(workspaceId, userId) as Row | undefined;
     return r ? toWorkspace(r) : undefined;
   }
 
@@ -198,26 +223,34 @@ export class SqliteStorage implements Storage {
     userId: string,
     workspaceId: string,
   ): Promise<{ workspace: Workspace; config: AiConfigRecord } | undefined> {
-    const r = this.stmt.getWorkspaceAiConfig.get(userId, workspaceId) as Row | undefined;
+    const r = this.stmt.workspaceAiConfigById.get(workspaceId, userId) as Row | undefined;
     return r ? { workspace: toWorkspace(r), config: toAiConfig(r) } : undefined;
   }
 
-  async listWorkspaceAiConfigs(
-    userId: string,
-    ids?: readonly string[],
-  ): Promise<{ workspace: Workspace; config: AiConfigRecord }[]> {
+  async listWorkspaceAiConfigs(userId: string, page: PageRequest): Promise<Page<WorkspaceAiConfig>> {
     const rows = (
-      ids
-        ? this.stmt.listSomeWorkspaceAiConfigs.all(userId, JSON.stringify(ids))
-        : this.stmt.listWorkspaceAiConfigs.all(userId)
+      page.after
+        ? this.stmt.workspacePageAfter.all(userId, ...page.after, page.limit + 1)
+        : this.stmt.workspacePageFirst.all(userId, page.limit + 1)
     ) as Row[];
-    return rows.map((r) => ({ workspace: toWorkspace(r), config: toAiConfig(r) }));
+    const items = rows.map((r) => ({ workspace: toWorkspace(r), config: toAiConfig(r) }));
+    return pageOf(items, page.limit, (w) => workspaceKey(w.workspace));
+  }
+
+  async findWorkspaceAiConfigs(
+    userId: string,
+    ids: readonly string[],
+    page: PageRequest,
+  ): Promise<Page<WorkspaceAiConfig>> {
+    // One statement for any number of ids: they come as one JSON array parameter.
+    const rows = this.stmt.workspaceAiConfigsByIds.all(JSON.stringify(ids)) as Row[];
+    return ownedPage(userId, rows, page);
   }
 
   async deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean> {
     return this.db
       .transaction(() => {
-        const gone = this.stmt.deleteWorkspace.run(userId, workspaceId).changes === 1;
+        const gone = this.stmt.deleteWorkspace.run(workspaceId, userId).changes === 1;
         if (!gone) return false;
         this.stmt.deleteConfig.run('workspace', workspaceId);
         this.stmt.deleteRuntimeTokens.run(workspaceId);
@@ -229,7 +262,7 @@ export class SqliteStorage implements Storage {
   }
 
   async getAiConfig(owner: ConfigOwner): Promise<AiConfigRecord | undefined> {
-    const r = this.stmt.getConfig.get(owner.kind, owner.id) as Row | undefined;
+    const r = this.stmt.configByOwner.get(owner.kind, owner.id) as Row | undefined;
     return r ? toAiConfig(r) : undefined;
   }
 
@@ -242,7 +275,7 @@ export class SqliteStorage implements Storage {
     return this.db
       .transaction(() => {
         if (expectedRevision === 0) {
-          if (this.stmt.getConfig.get(owner.kind, owner.id)) return false;
+          if (this.stmt.configByOwner.get(owner.kind, owner.id)) return false;
           this.stmt.insertConfig.run(owner.kind, owner.id, ...aiConfigParams(next));
         } else {
           const res = this.stmt.updateConfig.run(
@@ -259,8 +292,13 @@ export class SqliteStorage implements Storage {
       .immediate();
   }
 
-  async listAudit(owner: ConfigOwner, limit: number): Promise<AuditEvent[]> {
-    return (this.stmt.listAudit.all(owner.kind, owner.id, limit) as Row[]).map(toAuditEvent);
+  async listAudit(owner: ConfigOwner, page: PageRequest): Promise<Page<AuditEvent>> {
+    const rows = (
+      page.after
+        ? this.stmt.auditPageAfter.all(owner.kind, owner.id, ...page.after, page.limit + 1)
+        : this.stmt.auditPageFirst.all(owner.kind, owner.id, page.limit + 1)
+    ) as Row[];
+    return pageOf(rows.map(toAuditEvent), page.limit, (e) => [e.id]);
   }
 
   async bindRuntimeKey(fingerprint: string, workspaceId: string, now: string): Promise<void> {
@@ -350,9 +388,17 @@ export class SqliteStorage implements Storage {
     return (await this.getServiceSecret(name)) as Envelope;
   }
 
+  /** For the plan tests: SQLite's query plan of one of the keyed statements, one step a line. */
+  async explain(statement: KeyedStatement, params: unknown[]): Promise<string> {
+    const plan = this.db.prepare(`EXPLAIN QUERY PLAN ${this.stmt[statement].source}`).all(...params) as {
+      detail: string;
+    }[];
+    return plan.map((step) => step.detail).join('\n');
+  }
+
   /** For tests and the crash checks: the raw row, exactly as stored. */
   rawConfigRow(owner: ConfigOwner): Row | undefined {
-    return this.stmt.getConfig.get(owner.kind, owner.id) as Row | undefined;
+    return this.stmt.configByOwner.get(owner.kind, owner.id) as Row | undefined;
   }
 
   /** For fault-injection tests only: overwrite stored columns as an attacker with file access could. */

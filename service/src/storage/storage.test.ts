@@ -83,7 +83,7 @@ it('lets exactly one of several instances win a compare-and-set', async () => {
   );
   expect(results.filter(Boolean)).toHaveLength(1);
   expect(await c!.getAiConfig(owner)).toMatchObject({ revision: 2, model: `model-${results.indexOf(true)}` });
-  expect((await b!.listAudit(owner, 10)).map((e) => e.action)).toEqual([
+  expect((await b!.listAudit(owner, { limit: 10 })).items.map((e) => e.action)).toEqual([
     'ai_config.updated',
     'workspace.created',
   ]);
@@ -94,7 +94,7 @@ it('lets exactly one of several instances win a compare-and-set', async () => {
     writers.map((s) => s.putAiConfig(defaults, config(1), 0, audit(defaults, 'ai_defaults.updated', 1))),
   );
   expect(first.filter(Boolean)).toHaveLength(1);
-  expect(await a!.listAudit(defaults, 10)).toHaveLength(1);
+  expect((await a!.listAudit(defaults, { limit: 10 })).items).toHaveLength(1);
 });
 
 it('keeps the first of racing service secrets and hands it to every instance', async () => {

@@ -21,8 +21,11 @@ export interface User {
   readonly createdAt: string;
 }
 
-/** user: the API; runtime: fetches a workspace's env once; gateway: a workspace process calling the AI gateway. */
-export type TokenKind = 'user' | 'runtime' | 'gateway';
+/**
+ * user: the API; runtime: fetches a workspace's env once (then it is runtime_used, kept so that a
+ * second use can be told apart from a wrong token); gateway: a workspace process calling the AI gateway.
+ */
+export type TokenKind = 'user' | 'runtime' | 'runtime_used' | 'gateway';
 export interface TokenRecord {
   readonly id: string;
   readonly userId: string;
@@ -67,6 +70,24 @@ export interface AuditEvent {
   readonly at: string;
 }
 
+/** The sort key of a list item as strings, in the list's order: a page continues after one. */
+export type PageKey = readonly string[];
+/** Which page of a list: the items after `after` (from the start when absent), at most `limit`. */
+export interface PageRequest {
+  readonly after?: PageKey | undefined;
+  readonly limit: number;
+}
+/** One page of a list, and the key to continue after (null on the last page). */
+export interface Page<T> {
+  readonly items: T[];
+  readonly next: PageKey | null;
+}
+
+export interface WorkspaceAiConfig {
+  readonly workspace: Workspace;
+  readonly config: AiConfigRecord;
+}
+
 /** Who makes a gateway call, for which workspace, and that workspace's config as stored now. */
 export interface GatewayCaller {
   readonly user: User;
@@ -94,8 +115,15 @@ export interface Storage {
   setUserPlan(userId: string, plan: Plan): Promise<void>;
   insertToken(token: TokenRecord): Promise<void>;
   findToken(tokenHash: string): Promise<{ token: TokenRecord; user: User } | undefined>;
+  /** Marks a runtime token used; true only for the first caller (atomic across instances). */
+  consumeRuntimeToken(tokenHash: string): Promise<boolean>;
 
   createWorkspace(workspace: Workspace, config: AiConfigRecord, audit: AuditEvent): Promise<void>;
+  /** Creates many workspaces, each with its config and audit event, in one transaction (imports, benchmarks). */
+  createWorkspaces(
+    entries: readonly { workspace: Workspace; config: AiConfigRecord; audit: AuditEvent }[],
+  ): Promise<void>;
+  /** By primary key, then the ownership check: the same cost at any account size. */
   getWorkspace(userId: string, workspaceId: string): Promise<Workspace | undefined>;
   /** A user's workspace with its AI config, in one read (the path every config GET and PUT takes). */
   getWorkspaceAiConfig(
@@ -103,13 +131,20 @@ export interface Storage {
     workspaceId: string,
   ): Promise<{ workspace: Workspace; config: AiConfigRecord } | undefined>;
   /**
-   * A user's workspaces with their AI configs in one read, oldest first; only those named in `ids`
-   * when given (ids that are not the user's are left out).
+   * One page of a user's workspaces with their AI configs, oldest first; the key is
+   * [created_at, id]. Keyset paging on an index: a page costs the same at any depth and account size.
    */
-  listWorkspaceAiConfigs(
+  listWorkspaceAiConfigs(userId: string, page: PageRequest): Promise<Page<WorkspaceAiConfig>>;
+  /**
+   * A page of the user's workspaces among `ids` with their AI configs, in the order and with the
+   * keys of `listWorkspaceAiConfigs` (ids that are not the user's are left out). By primary key, then
+   * the ownership check: the cost follows `ids`, not the account.
+   */
+  findWorkspaceAiConfigs(
     userId: string,
-    ids?: readonly string[],
-  ): Promise<{ workspace: Workspace; config: AiConfigRecord }[]>;
+    ids: readonly string[],
+    page: PageRequest,
+  ): Promise<Page<WorkspaceAiConfig>>;
   /** Deletes the workspace and its config; the audit trail stays. False when not found. */
   deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean>;
 
@@ -124,7 +159,10 @@ export interface Storage {
     expectedRevision: number,
     audit: AuditEvent,
   ): Promise<boolean>;
-  listAudit(owner: ConfigOwner, limit: number): Promise<AuditEvent[]>;
+  /** One page of an owner's audit trail, newest first; the key is [id]. */
+  listAudit(owner: ConfigOwner, page: PageRequest): Promise<Page<AuditEvent>>;
+  /** An audit event on its own (one that goes with no config write, such as a key found unreadable). */
+  insertAuditEvent(audit: AuditEvent): Promise<void>;
 
   /** A gateway token with its user and its workspace's current config, in one read. */
   findGatewayTokenCaller(

@@ -1,0 +1,226 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { newId } from '../ids.js';
+import { freshStore, type TestStore } from '../testing/harness.js';
+import { openStorage } from './open.js';
+import type { PostgresStorage } from './postgres.js';
+import type { KeyedStatement } from './rows.js';
+import type { SqliteStorage } from './sqlite.js';
+import type { AiConfigRecord, AuditEvent, Storage, Workspace } from './types.js';
+
+// The query plans of every statement whose cost must not grow with the account (reads by key, pages,
+// the runtime's and the gateway's lookups), on the backend the test project names: each must reach
+// its rows through an index condition, never by reading a table or an index whole, and a page must
+// come off its index in order, without a sort. A change that brings back a scan fails here.
+
+let store: TestStore;
+let storage: Storage & Pick<SqliteStorage | PostgresStorage, 'explain'>;
+const now = '2026-01-02T03:04:05.000Z';
+let alice: string;
+let ids: string[];
+
+const config: AiConfigRecord = {
+  mode: 'managed',
+  provider: 'anthropic',
+  model: null,
+  key: null,
+  keyFingerprint: null,
+  keyUpdatedAt: null,
+  revision: 1,
+  updatedAt: now,
+};
+
+beforeAll(async () => {
+  store = await freshStore();
+  storage = (await openStorage(store)) as typeof storage;
+  alice = (await storage.ensureUser('alice', now)).id;
+  const bob = (await storage.ensureUser('bob', now)).id;
+  for (let i = 0; i < 200; i++) await storage.ensureUser(`user-${i}`, now);
+  // Many users, two accounts with workspaces, one much larger, and tokens and key bindings for some of the workspaces: enough
+  // rows that no plan is an accident of empty tables.
+  const entries = Array.from({ length: 2_000 }, (_, i) => {
+    const workspace: Workspace = {
+      id: newId('ws'),
+      userId: i % 10 === 0 ? bob : alice,
+      name: `w${i}`,
+      createdAt: new Date(Date.parse(now) + i * 1000).toISOString(),
+    };
+    const audit: AuditEvent = {
+      id: newId('aud'),
+      ownerKind: 'workspace',
+      ownerId: workspace.id,
+      actorUserId: workspace.userId,
+      actorName: 'someone',
+      action: 'workspace.created',
+      changes: {},
+      keyEvent: null,
+      revision: 1,
+      at: workspace.createdAt,
+    };
+    return { workspace, config, audit };
+  });
+  await storage.createWorkspaces(entries);
+  ids = entries.filter((e) => e.workspace.userId === alice).map((e) => e.workspace.id);
+  for (const [i, id] of ids.slice(0, 300).entries()) {
+    await storage.insertToken({
+      id: newId('tok'),
+      userId: alice,
+      tokenHash: `hash-${i}`,
+      kind: i % 2 ? 'gateway' : 'runtime',
+      workspaceId: id,
+      expiresAt: null,
+      createdAt: now,
+    });
+    await storage.bindRuntimeKey(`fp-${i % 50}`, id, now);
+  }
+  if (storage.kind === 'postgres') {
+    // What autovacuum does to a table that grew; the statistics the planner works from.
+    await (storage as unknown as { pool: { query(sql: string): Promise<unknown> } }).pool.query('ANALYZE');
+  }
+});
+afterAll(async () => {
+  await storage?.close();
+  await store?.remove();
+});
+
+/** SQLite: every table is a SEARCH (an index with a condition), and no step sorts. */
+function checkSqlite(plan: string) {
+  for (const step of plan.split('\n')) {
+    expect(step, plan).not.toMatch(/\bSCAN (?!json_each VIRTUAL TABLE)/);
+    expect(step, plan).not.toMatch(/TEMP B-TREE/);
+  }
+}
+
+/** PostgreSQL: no Seq Scan, no Sort, and every index scan has an Index Cond (not a walk of the index). */
+function checkPostgres(plan: string) {
+  expect(plan).not.toMatch(/Seq Scan|Sort/);
+  const lines = plan.split('\n');
+  lines.forEach((line, i) => {
+    if (!/Index (Only )?Scan/.test(line)) return;
+    const details: string[] = [];
+    for (let j = i + 1; j < lines.length && !/->/.test(lines[j] as string); j++)
+      details.push(lines[j] as string);
+    expect(details.join('\n'), `${line}\n in\n${plan}`).toMatch(/Index Cond:/);
+  });
+}
+
+type Case = {
+  statement: KeyedStatement;
+  params: () => unknown[];
+  /** What the plan must say on each backend, beyond the general checks. */
+  sqlite: RegExp[];
+  postgres: RegExp[];
+};
+
+const cases: Case[] = [
+  {
+    statement: 'workspaceById',
+    params: () => [ids[7], alice],
+    sqlite: [/SEARCH workspaces USING INDEX sqlite_autoindex_workspaces_1 \(id=\?\)/],
+    postgres: [/Index Scan using workspaces_pkey/],
+  },
+  {
+    statement: 'workspaceAiConfigById',
+    params: () => [ids[7], alice],
+    sqlite: [/SEARCH w USING INDEX sqlite_autoindex_workspaces_1 \(id=\?\)/],
+    postgres: [/Index Scan using workspaces_pkey on workspaces w/, /Index Scan using ai_configs_pkey/],
+  },
+  {
+    statement: 'workspaceAiConfigsByIds',
+    params: () => {
+      const some = ids.slice(100, 200);
+      return [storage.kind === 'sqlite' ? JSON.stringify(some) : some];
+    },
+    sqlite: [/SEARCH w USING INDEX sqlite_autoindex_workspaces_1 \(id=\?\)/],
+    postgres: [/Index Scan using workspaces_pkey on workspaces w .*\n\s+Index Cond: \(id = ANY/],
+  },
+  {
+    statement: 'workspacePageFirst',
+    params: () => [alice, 101],
+    sqlite: [/SEARCH w USING INDEX workspaces_by_user_page \(user_id=\?\)/],
+    postgres: [/Limit[\s\S]*Index Scan using workspaces_by_user_page on workspaces w/],
+  },
+  {
+    statement: 'workspacePageAfter',
+    params: () => [alice, '2026-01-02T03:20:00.000Z', ids[500], 101],
+    sqlite: [/SEARCH w USING INDEX workspaces_by_user_page \(user_id=\? AND \(created_at,id\)>\(\?,\?\)\)/],
+    postgres: [/Index Cond: \(\(user_id = .*\) AND \(ROW\(created_at, id\) > ROW\(/],
+  },
+  {
+    statement: 'auditPageFirst',
+    params: () => ['workspace', ids[7], 101],
+    sqlite: [/SEARCH audit_events USING INDEX audit_by_owner \(owner_kind=\? AND owner_id=\?\)/],
+    postgres: [/Index Scan Backward using audit_by_owner/],
+  },
+  {
+    statement: 'auditPageAfter',
+    params: () => ['workspace', ids[7], 'aud_zzz', 101],
+    sqlite: [/audit_by_owner \(owner_kind=\? AND owner_id=\? AND id<\?\)/],
+    postgres: [/Index Scan Backward using audit_by_owner[\s\S]*id < /],
+  },
+  {
+    statement: 'configByOwner',
+    params: () => ['workspace', ids[7]],
+    sqlite: [/sqlite_autoindex_ai_configs_1 \(owner_kind=\? AND owner_id=\?\)/],
+    postgres: [/Index Scan using ai_configs_pkey/],
+  },
+  {
+    statement: 'tokenByHash',
+    params: () => ['hash-7'],
+    sqlite: [/SEARCH t USING INDEX sqlite_autoindex_api_tokens_2 \(token_hash=\?\)/],
+    postgres: [/Index Scan using api_tokens_token_hash_key/],
+  },
+  {
+    statement: 'gatewayTokenCaller',
+    params: () => ['hash-7'],
+    sqlite: [/SEARCH t USING INDEX sqlite_autoindex_api_tokens_2 \(token_hash=\?\)/],
+    postgres: [/Index Scan using api_tokens_token_hash_key/, /Index Scan using ai_configs_pkey/],
+  },
+  {
+    statement: 'keyCallers',
+    params: () => ['fp-7'],
+    sqlite: [/runtime_key_bindings_1 \(fingerprint=\?\)/],
+    postgres: [/runtime_key_bindings_pkey.*\n\s+Index Cond: \(fingerprint = /],
+  },
+  {
+    statement: 'deleteWorkspace',
+    params: () => [ids[7], alice],
+    sqlite: [/sqlite_autoindex_workspaces_1 \(id=\?\)/],
+    postgres: [/Index Scan using workspaces_pkey/],
+  },
+  {
+    statement: 'deleteConfig',
+    params: () => ['workspace', ids[7]],
+    sqlite: [/sqlite_autoindex_ai_configs_1/],
+    postgres: [/Index Scan using ai_configs_pkey/],
+  },
+  {
+    statement: 'deleteRuntimeTokens',
+    params: () => [ids[7]],
+    sqlite: [/api_tokens_by_workspace \(workspace_id=\?\)/],
+    postgres: [/api_tokens_by_workspace/],
+  },
+  {
+    statement: 'deleteBindings',
+    params: () => [ids[7]],
+    sqlite: [/runtime_key_bindings_by_workspace \(workspace_id=\?\)/],
+    postgres: [/runtime_key_bindings_by_workspace/],
+  },
+];
+
+it.each(cases)('$statement reads through an index condition, with no scan or sort', async (c) => {
+  const plan = await storage.explain(c.statement, c.params());
+  if (storage.kind === 'sqlite') checkSqlite(plan);
+  else checkPostgres(plan);
+  for (const expected of storage.kind === 'sqlite' ? c.sqlite : c.postgres) expect(plan).toMatch(expected);
+});
+
+it('catches a scan: the checks fail on a plan that reads a table whole', () => {
+  expect(() => checkSqlite('SCAN workspaces')).toThrow();
+  expect(() => checkSqlite('SEARCH w USING INDEX x (user_id=?)\nUSE TEMP B-TREE FOR ORDER BY')).toThrow();
+  expect(() => checkPostgres('Seq Scan on workspaces  (cost=0.00..1.00 rows=1 width=1)')).toThrow();
+  expect(() =>
+    checkPostgres(
+      'Merge Join\n  ->  Index Scan using ai_configs_pkey on ai_configs c\n  ->  Index Scan using x on y\n        Index Cond: (a = 1)',
+    ),
+  ).toThrow();
+});
