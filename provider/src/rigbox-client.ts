@@ -193,10 +193,7 @@ export class RigboxClient {
       void settle(ids[0] as string, one(ids[0] as string));
       return;
     }
-    const listed = this.request<{ workspaces: { id: string; ai_config: AiConfigView }[] }>(
-      'GET',
-      `/api/workspaces?ids=${[...ids, ...extra].map(encodeURIComponent).join(',')}`,
-    ).then((res) => new Map(res.workspaces.map((w) => [w.id, w.ai_config])));
+    const listed = this.listByIds([...ids, ...extra]);
     const at = performance.now();
     // Entries go in oldest first: drop the ones no read came for in time (a plan with -refresh=false).
     for (const [id, entry] of this.readAhead) {
@@ -223,6 +220,24 @@ export class RigboxClient {
         if (!found) throw new RigboxApiError(404, 'not_found', 'workspace not found');
         return found;
       });
+    }
+  }
+
+  /**
+   * The caller's workspaces among `ids` (at most MAX_BATCH_READ, one default page), following
+   * `next_cursor` should the service ever page them smaller.
+   */
+  private async listByIds(ids: string[]): Promise<Map<string, AiConfigView>> {
+    type Listed = { workspaces: { id: string; ai_config: AiConfigView }[]; next_cursor?: string | null };
+    const found = new Map<string, AiConfigView>();
+    const base = `/api/workspaces?ids=${ids.map(encodeURIComponent).join(',')}`;
+    let path = base;
+    // A page holds at least one workspace, so more pages than ids would be a service that loops.
+    for (let pages = 1; ; pages++) {
+      const res: Listed = await this.request<Listed>('GET', path);
+      for (const w of res.workspaces) found.set(w.id, w.ai_config);
+      if (!res.next_cursor || pages >= ids.length) return found;
+      path = `${base}&cursor=${encodeURIComponent(res.next_cursor)}`;
     }
   }
 
