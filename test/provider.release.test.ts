@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   MIRROR,
   PLATFORM,
@@ -16,14 +16,13 @@ import {
   RELEASE_PREFIX,
   RELEASE_ZIP,
 } from './support/provider-build.js';
-import { REPO, RigboxServer } from './support/rigbox-server.js';
+import { REPO } from './support/rigbox-server.js';
 import { ENGINES, type Engine, TofuWorkspace } from './support/tofu.js';
 
 /**
  * The provider as a Terraform user installs it: the release files of `npm run build` agree with
  * each other, the packed filesystem mirror gives the hashes `providers lock` records, `init`
- * verifies a lock file against them, and the single executable runs init and apply on both
- * engines with no `node` on the PATH.
+ * verifies a lock file against them, on both engines.
  */
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const SUMS = `${RELEASE_PREFIX}_SHA256SUMS`;
@@ -128,17 +127,6 @@ describe('release files', () => {
   }, 60_000);
 });
 
-let server: RigboxServer;
-let token = '';
-beforeAll(async () => {
-  server = await new RigboxServer().start();
-  token = server.token('platform');
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-  await server?.dispose();
-});
-
 describe.each(ENGINES)('%s with the packed mirror', (engine) => {
   const host = HOSTS[engine];
   const workspaces: TofuWorkspace[] = [];
@@ -181,48 +169,5 @@ describe.each(ENGINES)('%s with the packed mirror', (engine) => {
     expect(res.code).toBe(1);
     expect(res.stderr + res.stdout).toMatch(/doesn't match any of the checksums/);
   });
-
-  it('init, apply and destroy with no node on the PATH', async () => {
-    expect(providerKind().kind).toBe('sea');
-    const emptyBin = mkdtempSync(join(tmpdir(), 'rigbox-no-node-'));
-    try {
-      const which = spawnSync('/bin/sh', ['-c', 'command -v node'], { env: { PATH: emptyBin } });
-      expect(which.status, 'node is still reachable on the stripped PATH').not.toBe(0);
-      const ws = await (
-        await fetch(`${server.url}/api/workspaces`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ name: `no-node-${engine}` }),
-        })
-      ).json();
-      const w = workspace({ PATH: emptyBin, RIGBOX_ENDPOINT: server.url, RIGBOX_TOKEN: token });
-      w.write(`${REQUIRED}
-provider "rigbox" {}
-
-resource "rigbox_workspace_ai_config" "team" {
-  workspace_id = "${ws.id}"
-  mode         = "managed"
-  ai_provider  = "anthropic"
-  model        = "claude-sonnet-4-20250514"
-}
-`);
-      await w.init();
-      const applied = await w.run(['apply', '-auto-approve', '-no-color', '-input=false']);
-      expect(applied.code, `${applied.stderr}\n${server.output.slice(-3000)}`).toBe(0);
-      const remote = await (
-        await fetch(`${server.url}/api/workspaces/${ws.id}/ai-config`, {
-          headers: { authorization: `Bearer ${token}` },
-        })
-      ).json();
-      expect(remote).toMatchObject({
-        mode: 'managed',
-        provider: 'anthropic',
-        model: 'claude-sonnet-4-20250514',
-      });
-      expect((await w.plan()).code).toBe(0);
-      await w.ok(['destroy', '-auto-approve', '-no-color']);
-    } finally {
-      rmSync(emptyBin, { recursive: true, force: true });
-    }
-  });
+  // init and apply with no node on the PATH: test/provider.examples.test.ts.
 });

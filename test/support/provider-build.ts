@@ -19,6 +19,19 @@ export const PLATFORM = `linux_${process.arch === 'x64' ? 'amd64' : process.arch
 export const RELEASE_PREFIX = `terraform-provider-rigbox_${PROVIDER_VERSION}`;
 export const RELEASE_ZIP = `${RELEASE_PREFIX}_${PLATFORM}.zip`;
 
+/** provider/examples (shown by the registry docs): test/provider.examples.test.ts applies them all. */
+export const EXAMPLES_DIR = join(PROVIDER_DIR, 'examples');
+export const EXAMPLE_CONFIGS = [
+  'provider/provider.tf',
+  'resources/rigbox_workspace_ai_config/resource.tf',
+  'resources/rigbox_ai_defaults/resource.tf',
+  'data-sources/rigbox_workspace_ai_config/data-source.tf',
+];
+export const EXAMPLE_IMPORTS = [
+  'resources/rigbox_workspace_ai_config/import.sh',
+  'resources/rigbox_ai_defaults/import.sh',
+];
+
 /** 'sea' or 'bundle', and why the build fell back to the bundle. Throws if nothing was built. */
 export function providerKind(): { kind: 'sea' | 'bundle'; reason: string } {
   const file = join(PROVIDER_DIR, 'dist/provider-kind');
