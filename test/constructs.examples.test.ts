@@ -3,16 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseHcl } from '@cdktf/hcl2json';
 import { Testing } from 'cdktf';
+import { Testing as CdktnTesting } from 'cdktn';
 import { describe, expect, it } from 'vitest';
 import { AiConfigStack } from '../examples/typescript/stack.js';
 import { AiConfigStack as CdktnAiConfigStack } from '../examples/typescript-cdktn/stack.js';
-import {
-  QUIET_JSII,
-  requirePythonVenv,
-  runCommand,
-  synthApp,
-  tofuValidate,
-} from './support/cdktf.js';
+import { QUIET_JSII, requirePythonVenv, runCommand, synthApp, tofuValidate } from './support/cdktf.js';
 import { CDKTF, CDKTN, type Flavor } from './support/constructs.js';
 import { REPO } from './support/rigbox-server.js';
 import { TofuWorkspace } from './support/tofu.js';
@@ -173,8 +168,8 @@ describe('cdktn examples', () => {
   };
 
   it('the TypeScript example: synth snapshot of its stack', async () => {
-    const stack = new CdktnAiConfigStack(CDKTN.core.Testing.app(), STACK);
-    await expect(CDKTN.core.Testing.synth(stack)).toMatchFileSnapshot(
+    const stack = new CdktnAiConfigStack(CdktnTesting.app(), STACK);
+    await expect(CdktnTesting.synth(stack)).toMatchFileSnapshot(
       './__snapshots__/constructs-cdktn/example-typescript.json',
     );
   });
