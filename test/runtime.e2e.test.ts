@@ -151,14 +151,10 @@ describe('runtime injection and the AI gateway', () => {
     expect(await agent.exit()).toBe(0);
   });
 
-  it('a switch to managed applies on the next call, with no restart, and back again', async () => {
-    const ws = await newWorkspace({ mode: 'byok', provider: 'openai', api_key: keys.openai });
+  it('a process started in managed follows every mode switch on its next call, with no restart', async () => {
+    const ws = await newWorkspace({ mode: 'managed', provider: 'openai' });
     const agent = await new Agent(ws).ready();
-    expect(await agent.ask('openai-chat')).toMatchObject({ ok: true });
-    expect(upstream.calls.at(-1)?.key).toBe(keys.openai);
-
     const before = await credits();
-    await api('PUT', `/api/workspaces/${ws}/ai-config`, { mode: 'managed', provider: 'openai' });
     expect(await agent.ask('openai-chat')).toMatchObject({ ok: true });
     expect(upstream.calls.at(-1)?.key).toBe(keys.platformOpenai);
     expect((await credits()).used).toBe(before.used + 1);
@@ -171,7 +167,33 @@ describe('runtime injection and the AI gateway', () => {
     expect(await agent.ask('openai-stream')).toMatchObject({ ok: true, text: 'Hello from the stand-in' });
     expect(upstream.calls.at(-1)).toMatchObject({ key: keys.openai, stream: true });
     expect((await credits()).used).toBe(before.used + 1);
+
+    await api('PUT', `/api/workspaces/${ws}/ai-config`, { mode: 'managed', provider: 'openai' });
+    expect(await agent.ask('openai-chat')).toMatchObject({ ok: true });
+    expect(upstream.calls.at(-1)?.key).toBe(keys.platformOpenai);
+    expect((await credits()).used).toBe(before.used + 2);
     expect(await agent.exit()).toBe(0);
+  });
+
+  it('a process started in byok holds the key itself: a switch to managed locks that key out, and a restart picks up the new mode', async () => {
+    const ws = await newWorkspace({ mode: 'byok', provider: 'openai', api_key: keys.openai });
+    const agent = await new Agent(ws).ready();
+    expect(await agent.ask('openai-chat')).toMatchObject({ ok: true });
+    expect(upstream.calls.at(-1)?.key).toBe(keys.openai);
+
+    const before = await credits();
+    const calls = upstream.calls.length;
+    await api('PUT', `/api/workspaces/${ws}/ai-config`, { mode: 'managed', provider: 'openai' });
+    // The key it holds is no longer the workspace's: whoever holds it gets nothing, and no credit is spent.
+    expect(await agent.ask('openai-chat')).toMatchObject({ ok: false, status: 401 });
+    expect(upstream.calls.length).toBe(calls);
+    expect((await credits()).used).toBe(before.used);
+    expect(await agent.exit()).toBe(0);
+
+    const restarted = await new Agent(ws).ready();
+    expect(await restarted.ask('openai-chat')).toMatchObject({ ok: true });
+    expect(upstream.calls.at(-1)?.key).toBe(keys.platformOpenai);
+    expect(await restarted.exit()).toBe(0);
   });
 
   it('managed: the Anthropic SDK (plain and streaming) and Google generateContent spend credits', async () => {

@@ -291,8 +291,13 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions) 
       const [status, errorCode, message] = timedOut
         ? [504, 'upstream_timeout', `${label} did not answer in time`]
         : [502, 'upstream_unreachable', `cannot reach ${label}`];
-      reply.raw.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      reply.raw.end(JSON.stringify(errorBody(status, errorCode, message)));
+      const payload = JSON.stringify(errorBody(status, errorCode, message));
+      reply.raw.writeHead(status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(payload),
+        'cache-control': 'no-store',
+      });
+      reply.raw.end(payload);
     } finally {
       reply.raw.off('close', onClose);
     }
