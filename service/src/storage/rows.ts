@@ -91,7 +91,8 @@ export const KEYED_STATEMENTS = {
   keyCallers: `${KEY_CALLERS_SELECT} WHERE b.fingerprint = ?`,
   deleteWorkspace: 'DELETE FROM workspaces WHERE id = ? AND user_id = ?',
   deleteConfig: 'DELETE FROM ai_configs WHERE owner_kind = ? AND owner_id = ?',
-  deleteRuntimeTokens: "DELETE FROM api_tokens WHERE kind IN ('runtime', 'gateway') AND workspace_id = ?",
+  deleteRuntimeTokens:
+    "DELETE FROM api_tokens WHERE kind IN ('runtime', 'runtime_used', 'gateway') AND workspace_id = ?",
   deleteBindings: 'DELETE FROM runtime_key_bindings WHERE workspace_id = ?',
 } as const;
 

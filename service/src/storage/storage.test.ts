@@ -107,3 +107,44 @@ it('keeps the first of racing service secrets and hands it to every instance', a
   expect(new Set(got.map((e) => e.ciphertext)).size).toBe(1);
   expect(await all[0]!.getServiceSecret('race')).toEqual(got[0]);
 });
+
+it("deletes a workspace's runtime and gateway tokens and key bindings with it, and nothing else", async () => {
+  const [s] = await instances(1);
+  const user = await s!.ensureUser('alice', now);
+  const make = async (name: string) => {
+    const ws = { id: newId('ws'), userId: user.id, name, createdAt: now };
+    await s!.createWorkspace(ws, config(1), audit({ kind: 'workspace', id: ws.id }, 'workspace.created', 1));
+    return ws.id;
+  };
+  const [gone, kept] = [await make('gone'), await make('kept')];
+  const token = (
+    hash: string,
+    kind: 'user' | 'runtime' | 'runtime_used' | 'gateway',
+    workspaceId: string | null,
+  ) =>
+    s!.insertToken({
+      id: newId('tok'),
+      userId: user.id,
+      tokenHash: hash,
+      kind,
+      workspaceId,
+      expiresAt: null,
+      createdAt: now,
+    });
+  await token('user', 'user', null);
+  for (const id of [gone, kept]) {
+    await token(`runtime-${id}`, 'runtime', id);
+    await token(`used-${id}`, 'runtime_used', id);
+    await token(`gateway-${id}`, 'gateway', id);
+    await s!.bindRuntimeKey('fp', id, now);
+  }
+  expect(
+    await s!.deleteWorkspace(user.id, gone, audit({ kind: 'workspace', id: gone }, 'workspace.deleted', 2)),
+  ).toBe(true);
+  for (const prefix of ['runtime', 'used', 'gateway']) {
+    expect(await s!.findToken(`${prefix}-${gone}`)).toBeUndefined();
+    expect(await s!.findToken(`${prefix}-${kept}`)).toBeDefined();
+  }
+  expect(await s!.findToken('user')).toBeDefined();
+  expect((await s!.findKeyCallers('fp')).map((c) => c.workspaceId)).toEqual([kept]);
+});
