@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real engines the end-to-end tests drive, pinned (scripts/versions.env) and cached
 # outside the checkout (~/.cache/rigbox-tools) so a fresh clone links them in seconds.
-# Idempotent. Usage: scripts/tools.sh [tofu|null|vault|moto|schemathesis|postgres|tofurc]...   (default: all)
+# Idempotent. Usage: scripts/tools.sh [tofu|terraform|null|tfplugindocs|vault|moto|schemathesis|postgres|tofurc]...
+# (default: all)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=versions.env
@@ -38,6 +39,34 @@ install_tofu() {
   fi
   ln -sfn "$out/tofu" "$tools/bin/tofu"
   log "tofu: $("$tools/bin/tofu" version | head -1)"
+}
+
+# HashiCorp Terraform: the machine image's (on the PATH), linked into .tools/bin so the tests never
+# depend on PATH. Write-only attributes, which the suites test on both engines, need 1.11+.
+install_terraform() {
+  local tf v
+  tf=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$tools/bin" | paste -sd: -) command -v terraform || true)
+  [ -n "$tf" ] || die "HashiCorp Terraform $TERRAFORM_VERSION is needed on the PATH (this machine image ships it)"
+  v=$("$tf" version -json | sed -n 's/.*"terraform_version": *"\([^"]*\)".*/\1/p')
+  [ "$v" = "$TERRAFORM_VERSION" ] || log "warning: terraform on the PATH is $v, the pinned version is $TERRAFORM_VERSION"
+  case "$v" in 1.1[1-9].* | 1.[2-9][0-9].* | [2-9].*) ;; *) die "terraform $v at $tf is older than 1.11" ;; esac
+  ln -sfn "$tf" "$tools/bin/terraform"
+  log "terraform: $v ($tf)"
+}
+
+# HashiCorp's registry docs generator (provider/scripts/docs.mjs), built from its Go module.
+install_tfplugindocs() {
+  local out="$cache/tfplugindocs-$TFPLUGINDOCS_VERSION"
+  if [ ! -x "$out/tfplugindocs" ]; then
+    log "building tfplugindocs $TFPLUGINDOCS_VERSION from its Go module"
+    rm -rf "$out.tmp"
+    GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w" \
+      "github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs@$TFPLUGINDOCS_VERSION" \
+      || die "tfplugindocs build failed (see above)"
+    rm -rf "$out"; mv "$out.tmp" "$out"
+  fi
+  ln -sfn "$out/tfplugindocs" "$tools/bin/tfplugindocs"
+  log "tfplugindocs: $TFPLUGINDOCS_VERSION"
 }
 
 install_vault() {
@@ -101,8 +130,8 @@ install_postgres() {
   log "postgres: $("$tools/bin/postgres" --version)"
 }
 
-# The CLI config that installs providers from the local mirror with no network: hashicorp/null
-# (built above) and rigbox/rigbox (laid in by `npm run build`). No plugin cache: the provider is
+# The CLI config that installs providers from the local mirror with no network, for tofu and
+# terraform alike: hashicorp/null (built above) and rigbox/rigbox (laid in by `npm run build`). No plugin cache: the provider is
 # rebuilt under the same version during development, and a cache would serve a stale copy.
 write_tofurc() {
   mkdir -p "$tools/mirror"
@@ -116,16 +145,18 @@ provider_installation {
 RC
 }
 
-want=("$@"); [ ${#want[@]} -gt 0 ] || want=(tofu null vault moto schemathesis postgres tofurc)
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(tofu terraform null tfplugindocs vault moto schemathesis postgres tofurc)
 for t in "${want[@]}"; do
   case "$t" in
     tofu) install_tofu ;;
+    terraform) install_terraform ;;
+    tfplugindocs) install_tfplugindocs ;;
     null) "$root/scripts/build-null-provider.sh" "$cache" "$tools/mirror" ;;
     vault) install_vault ;;
     moto) install_moto ;;
     schemathesis) install_schemathesis ;;
     postgres) install_postgres ;;
     tofurc) write_tofurc ;;
-    *) die "unknown tool '$t' (tofu, null, vault, moto, schemathesis, postgres, tofurc)" ;;
+    *) die "unknown tool '$t' (tofu, terraform, null, tfplugindocs, vault, moto, schemathesis, postgres, tofurc)" ;;
   esac
 done

@@ -10,7 +10,7 @@ terraform {
     }
     null = {
       source  = "hashicorp/null"
-      version = "3.2.4"
+      version = "~> 3.3"
     }
   }
 }

@@ -25,6 +25,8 @@ class AiConfigStack(TerraformStack):
         super().__init__(scope, id)
         RigboxProvider(self, "rigbox")
         NullProvider(self, "null")
+        # cdktf-cdktf-provider-null pins the release it was generated from (3.2.4); any 3.3 will do.
+        self.add_override("terraform.required_providers.null.version", "~> 3.3")
 
         def workspace_id(team: str) -> str:
             return TerraformVariable(

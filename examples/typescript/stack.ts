@@ -26,6 +26,8 @@ export class AiConfigStack extends TerraformStack {
     super(scope, id);
     new RigboxProvider(this, 'rigbox');
     new NullProvider(this, 'null');
+    // @cdktf/provider-null pins the release it was generated from (3.2.4); any 3.3 release will do.
+    this.addOverride('terraform.required_providers.null.version', '~> 3.3');
 
     const workspaceId = (team: string) =>
       new TerraformVariable(this, `${team}_workspace_id`, {
