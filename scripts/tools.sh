@@ -116,6 +116,24 @@ install_schemathesis() {
   log "schemathesis: $("$tools/bin/schemathesis" --version 2>&1 | head -1)"
 }
 
+# The gateway benchmark's peer (bench/gateway): LiteLLM's proxy from PyPI, in its own venv. Not in
+# the default set: no test needs it. Install with: bash scripts/tools.sh litellm
+install_litellm() {
+  local venv="$cache/litellm-$LITELLM_VERSION"
+  if [ ! -f "$venv/.installed" ] || [ ! -x "$venv/bin/litellm" ]; then
+    log "installing litellm[proxy] $LITELLM_VERSION into a venv (a few minutes)"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || die "python3 -m venv failed (is the venv module installed?)"
+    if ! "$venv/bin/pip" install -q --disable-pip-version-check "litellm[proxy]==$LITELLM_VERSION"; then
+      rm -rf "$venv"
+      die "pip install litellm[proxy]==$LITELLM_VERSION failed (see above)"
+    fi
+    touch "$venv/.installed"
+  fi
+  ln -sfn "$venv/bin/litellm" "$tools/bin/litellm"
+  log "litellm: $LITELLM_VERSION"
+}
+
 install_postgres() {
   local bindir
   bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
@@ -155,8 +173,9 @@ for t in "${want[@]}"; do
     vault) install_vault ;;
     moto) install_moto ;;
     schemathesis) install_schemathesis ;;
+    litellm) install_litellm ;;
     postgres) install_postgres ;;
     tofurc) write_tofurc ;;
-    *) die "unknown tool '$t' (tofu, terraform, null, tfplugindocs, vault, moto, schemathesis, postgres, tofurc)" ;;
+    *) die "unknown tool '$t' (tofu, terraform, null, tfplugindocs, vault, moto, schemathesis, postgres, tofurc, litellm)" ;;
   esac
 done

@@ -8,13 +8,17 @@
  * The upstream, the bare proxy, the service and the load generator run in processes of their own.
  * Managed runs spend credits; the bench servers reset the budget continuously so every call is
  * served. Usage:
- *   npm run bench:gateway [-- --seconds 5 --connections 10 --upstream-ms 20 --busy-connections 200]
+ * The peer: LiteLLM's proxy (one worker, no database) in front of the same stand-in, against
+ * direct and the byok gateway, at 50 connections and at 1. Targets: the gateway's throughput at
+ * least 20x LiteLLM's, and its mean round trip at 1 connection at most 1 ms over direct.
+ *   npm run bench:gateway [-- --seconds 5 --connections 10 --upstream-ms 20 --busy-connections 200 --peer-only]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { LITELLM_BIN, startLiteLlm } from './litellm.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +26,7 @@ const { values } = parseArgs({
     connections: { type: 'string' },
     'upstream-ms': { type: 'string' },
     'busy-connections': { type: 'string' },
+    'peer-only': { type: 'boolean' },
   },
 });
 const duration = Number(values.seconds ?? 5);
@@ -52,7 +57,9 @@ function firstLine(child: ChildProcess): Promise<string> {
  * The stand-in upstream (answering after `answerMs`), the bare proxy and the gateway in front of
  * it, each in its own process.
  */
-async function startSet(answerMs: number): Promise<{ targets: Targets; stop: () => void }> {
+async function startSet(
+  answerMs: number,
+): Promise<{ targets: Targets; upstreamUrl: string; upstreamKey: string; stop: () => void }> {
   const run = (file: string, arg: string) =>
     spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, file), arg], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -68,6 +75,8 @@ async function startSet(answerMs: number): Promise<{ targets: Targets; stop: () 
   };
   const upstreamKey = 'sk-proj-bench-0000000000000';
   return {
+    upstreamUrl,
+    upstreamKey,
     targets: {
       direct: { url: `${upstreamUrl}/v1/chat/completions`, key: upstreamKey },
       'bare proxy': { url: `${proxyUrl}/v1/chat/completions`, key: upstreamKey },
@@ -160,11 +169,16 @@ async function latencies(targets: Targets, stream: boolean, rounds: number) {
   );
 }
 
-async function throughput(t: { url: string; key: string }, stream: boolean, conns: number) {
+async function throughput(
+  t: { url: string; key: string },
+  stream: boolean,
+  conns: number,
+  seconds = duration,
+) {
   const r = await autocannon({
     url: t.url,
     method: 'POST',
-    duration,
+    duration: seconds,
     connections: conns,
     headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' },
     body: body(stream),
@@ -173,13 +187,52 @@ async function throughput(t: { url: string; key: string }, stream: boolean, conn
 }
 
 const results: Result[] = [];
+const busyResults: { target: string; stream: boolean; rps: number; non2xx: number }[] = [];
+const peerResults: { target: string; connections: number; rps: number; mean: number; non2xx: number }[] = [];
+let peerMissing = false;
 const idle = await startSet(0);
 try {
-  for (const stream of [false, true]) {
-    const lats = await latencies(idle.targets, stream, 300);
-    for (const [name, t] of Object.entries(idle.targets)) {
-      const lat = lats.get(name) ?? { p50: 0, p99: 0, ttfbP50: 0 };
-      results.push({ target: name, stream, ...lat, ...(await throughput(t, stream, connections)) });
+  if (!values['peer-only']) {
+    for (const stream of [false, true]) {
+      const lats = await latencies(idle.targets, stream, 300);
+      for (const [name, t] of Object.entries(idle.targets)) {
+        const lat = lats.get(name) ?? { p50: 0, p99: 0, ttfbP50: 0 };
+        results.push({ target: name, stream, ...lat, ...(await throughput(t, stream, connections)) });
+      }
+    }
+  }
+  // The peer, on the same stand-in: the tool a team would otherwise run in front of the providers.
+  const litellm = await startLiteLlm(idle.upstreamUrl, idle.upstreamKey);
+  if (!litellm) peerMissing = true;
+  else {
+    try {
+      const peers = {
+        direct: idle.targets.direct,
+        byok: idle.targets.byok,
+        litellm: { url: `${litellm.url}/v1/chat/completions`, key: 'sk-bench-litellm-unused' },
+      };
+      for (const conns of [50, 1]) {
+        for (const [name, t] of Object.entries(peers)) {
+          await throughput(t, false, conns, 1); // warm-up
+          const r = await autocannon({
+            url: t.url,
+            method: 'POST',
+            duration,
+            connections: conns,
+            headers: { authorization: `Bearer ${t.key}`, 'content-type': 'application/json' },
+            body: body(false),
+          });
+          peerResults.push({
+            target: name,
+            connections: conns,
+            rps: r.requests.average,
+            mean: r.latency.average,
+            non2xx: r.non2xx + r.errors,
+          });
+        }
+      }
+    } finally {
+      litellm.stop();
     }
   }
 } finally {
@@ -189,17 +242,18 @@ try {
 // The same throughput runs against an upstream that takes time to answer, as real providers do
 // (hundreds of milliseconds for a completion): many calls in flight at once, and the question is
 // whether the gateway becomes the bottleneck.
-const busyResults: { target: string; stream: boolean; rps: number; non2xx: number }[] = [];
-const busy = await startSet(upstreamMs);
-try {
-  for (const stream of [false, true]) {
-    for (const [name, t] of Object.entries(busy.targets)) {
-      await throughput(t, stream, busyConnections); // warm-up at full load
-      busyResults.push({ target: name, stream, ...(await throughput(t, stream, busyConnections)) });
+if (!values['peer-only']) {
+  const busy = await startSet(upstreamMs);
+  try {
+    for (const stream of [false, true]) {
+      for (const [name, t] of Object.entries(busy.targets)) {
+        await throughput(t, stream, busyConnections); // warm-up at full load
+        busyResults.push({ target: name, stream, ...(await throughput(t, stream, busyConnections)) });
+      }
     }
+  } finally {
+    busy.stop();
   }
-} finally {
-  busy.stop();
 }
 
 console.log(
@@ -244,5 +298,33 @@ for (const r of busyResults) {
   console.log(
     `${String(r.stream).padEnd(7)} ${r.target.padEnd(10)} ${r.rps.toFixed(0).padStart(6)} ${ratio.toFixed(2).padStart(12)}x  ${verdict.padEnd(8)} ${r.non2xx}`,
   );
+}
+
+if (peerMissing) {
+  console.log(
+    `\npeer: LiteLLM is not installed (${LITELLM_BIN}); install it with: bash scripts/tools.sh litellm`,
+  );
+} else {
+  console.log(
+    `\npeer: LiteLLM proxy (one worker, no database) on the same stand-in, ${duration}s per run after a 1 s warm-up\n`,
+  );
+  console.log('conns  target      req/s   mean ms   non-2xx');
+  for (const r of peerResults) {
+    console.log(
+      `${String(r.connections).padStart(5)}  ${r.target.padEnd(9)} ${r.rps.toFixed(0).padStart(7)} ${r.mean.toFixed(2).padStart(9)}   ${r.non2xx}`,
+    );
+  }
+  const find = (target: string, conns: number) =>
+    peerResults.find((r) => r.target === target && r.connections === conns);
+  for (const conns of [50, 1]) {
+    const byok = find('byok', conns);
+    const litellm = find('litellm', conns);
+    const direct = find('direct', conns);
+    if (!byok || !litellm || !direct) continue;
+    const ratio = byok.rps / litellm.rps;
+    console.log(
+      `${conns} connection(s): gateway byok / LiteLLM throughput = ${ratio.toFixed(1)}x${conns === 50 ? ` (target >= 20x: ${ratio >= 20 ? 'met' : 'MISSED'})` : ''}; mean added over direct: gateway ${(byok.mean - direct.mean).toFixed(2)} ms, LiteLLM ${(litellm.mean - direct.mean).toFixed(2)} ms${conns === 1 ? ` (target gateway <= 1 ms: ${byok.mean - direct.mean <= 1 ? 'met' : 'MISSED'})` : ''}`,
+    );
+  }
 }
 if ([...results, ...busyResults].some((r) => r.non2xx > 0 && r.target !== 'managed')) process.exitCode = 1;
