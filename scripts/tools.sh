@@ -38,7 +38,7 @@ install_tofu() {
     mv "$out.tmp" "$out"; rm -rf "$work"
   fi
   ln -sfn "$out/tofu" "$tools/bin/tofu"
-  log "tofu: $("$tools/bin/tofu" version | head -1)"
+  log "tofu: $(TF_CLI_CONFIG_FILE=/dev/null "$tools/bin/tofu" version | head -1)"
 }
 
 # HashiCorp Terraform: the machine image's (on the PATH), linked into .tools/bin so the tests never
