@@ -1,28 +1,33 @@
 /**
- * Provider benchmark, in one run against the same OpenTofu:
- *   - `tofu apply` (create; median of --apply-rounds, default 3, each after a `tofu destroy` that is
- *     not timed) and then `tofu plan` (refresh, no changes; median of --plan-rounds, default 11),
+ * Provider benchmark, once per engine (OpenTofu and HashiCorp Terraform, --engines):
+ *   - `apply` (create; median of --apply-rounds, default 3, each after a `destroy` that is
+ *     not timed) and then `plan` (refresh, no changes; median of --plan-rounds, default 11),
  *     null and rigbox taking turns in both, of N rigbox_workspace_ai_config
- *     vs N null_resource (hashicorp/null baseline build), for N = 100 and 500;
+ *     vs N null_resource (the real hashicorp/null, built by `npm run tools`), for N = 100 and 500;
+ *     rigbox is the release's single executable, installed from the packed mirror;
  *   - time from process start to the go-plugin handshake line, and RSS at that moment, for
- *     terraform-provider-rigbox vs terraform-provider-null.
- * Targets: plan <= 1.3x and apply <= 1.5x the null baseline; ready in <= 120 ms.
+ *     the single executable vs the plain bundle (run by node) vs terraform-provider-null.
+ * Targets: plan <= 1.3x and apply <= 1.5x the null baseline; the single executable at its
+ * handshake in <= 45 ms.
  * The rigbox resources are in managed mode, so the figures are the provider's and the API's own
  * cost (a key source adds one Vault or SSM read per key applied).
  * NODE_EXTRA_CA_CERTS: Node reads that file as it starts, before any provider code runs (60 ms here
- * for the system bundle this machine points it at). The tofu runs go without it, as on a machine
+ * for the system bundle this machine points it at). The engine runs go without it, as on a machine
  * that does not set it; the handshake is timed both ways and both are printed.
- * Usage: npm run bench:provider [-- --sizes 100,500 --parallelism 10 --apply-rounds 3 --plan-rounds 11]
+ * Usage: npm run bench:provider [-- --engines tofu,terraform --sizes 100,500 --parallelism 10
+ *        --apply-rounds 3 --plan-rounds 11]
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { PROVIDER_BUNDLE, PROVIDER_SEA, providerKind } from '../../test/support/provider-build.js';
 import { RigboxServer } from '../../test/support/rigbox-server.js';
-import { requireTofu, TofuWorkspace } from '../../test/support/tofu.js';
+import { ENGINES, type Engine, requireEngine, TofuWorkspace } from '../../test/support/tofu.js';
 
 const { values } = parseArgs({
   options: {
+    engines: { type: 'string' },
     sizes: { type: 'string' },
     parallelism: { type: 'string' },
     'apply-rounds': { type: 'string' },
@@ -33,15 +38,19 @@ const sizes = (values.sizes ?? '100,500').split(',').map(Number);
 const parallelism = values.parallelism ?? '10';
 const applyRounds = Number(values['apply-rounds'] ?? 3);
 const planRounds = Number(values['plan-rounds'] ?? 11);
-requireTofu();
+const engines = (values.engines?.split(',') ?? [...ENGINES]) as Engine[];
+for (const e of engines) requireEngine(e);
+const kind = providerKind();
+if (kind.kind !== 'sea') throw new Error(`the build made no single executable: ${kind.reason}`);
 // Taken out of this process's environment, so that tofu and the providers it starts run without it.
 const extraCaCerts = process.env.NODE_EXTRA_CA_CERTS;
 delete process.env.NODE_EXTRA_CA_CERTS;
 
 const REPO = join(import.meta.dirname, '../..');
 const MIRROR = join(REPO, '.tools/mirror/registry.opentofu.org');
-const RIGBOX_BIN = join(MIRROR, 'rigbox/rigbox/0.1.0/linux_amd64/terraform-provider-rigbox_v0.1.0');
-const NULL_BIN = join(MIRROR, 'hashicorp/null/3.2.4/linux_amd64/terraform-provider-null_v3.2.4');
+const NULL_VERSION = readdirSync(join(MIRROR, 'hashicorp/null'))[0] ?? '';
+const NULL_DIR = join(MIRROR, 'hashicorp/null', NULL_VERSION, 'linux_amd64');
+const NULL_BIN = join(NULL_DIR, readdirSync(NULL_DIR)[0] ?? '');
 
 const seconds = (ms: number) => (ms / 1000).toFixed(2);
 
@@ -52,14 +61,18 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 }
 
 /** Starts a provider as Terraform would and times it to its handshake line; RSS from /proc then. */
-function handshake(binary: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ ms: number; rssMb: number }> {
+function handshake(
+  binary: string,
+  protocol: '5' | '6',
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<{ ms: number; rssMb: number }> {
   return new Promise((resolve, reject) => {
     const t = performance.now();
     const child = spawn(binary, [], {
       env: {
         ...process.env,
         TF_PLUGIN_MAGIC_COOKIE: 'd602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2',
-        PLUGIN_PROTOCOL_VERSIONS: '6',
+        PLUGIN_PROTOCOL_VERSIONS: protocol,
         PLUGIN_CLIENT_CERT: CLIENT_CERT,
         ...extraEnv,
       },
@@ -111,13 +124,14 @@ const rigboxConfig = (ids: string[]) =>
     )
     .join('');
 const nullConfig = (n: number) =>
-  `terraform {\n  required_providers {\n    null = { source = "hashicorp/null" }\n  }\n}\n` +
+  `terraform {\n  required_providers {\n    null = { source = "hashicorp/null", version = "${NULL_VERSION}" }\n  }\n}\n` +
   Array.from(
     { length: n },
     (_, i) => `resource "null_resource" "r${i}" {\n  triggers = { model = "gpt-4o" }\n}\n`,
   ).join('');
 
 interface Row {
+  engine: Engine;
   n: number;
   what: 'apply' | 'plan';
   nullMs: number;
@@ -125,91 +139,100 @@ interface Row {
 }
 const rows: Row[] = [];
 try {
-  for (const n of sizes) {
-    const ids = await createWorkspaces(n);
-    // Both workspaces are set up first; then their plans take turns, so that a slower or faster
-    // phase of a shared machine falls on both alike rather than on whichever ran second.
-    const results: Record<string, { applies: number[]; plans: number[] }> = {};
-    const workspaces: Record<string, TofuWorkspace> = {};
-    try {
-      for (const [name, hcl] of [
-        ['null', nullConfig(n)],
-        ['rigbox', rigboxConfig(ids)],
-      ] as const) {
-        const ws = new TofuWorkspace(env);
-        workspaces[name] = ws;
-        ws.write(hcl);
-        await ws.init();
-        results[name] = { applies: [], plans: [] };
-      }
-      // An apply that creates can be repeated after a destroy, which is not timed.
-      for (let i = 0; i < applyRounds; i++) {
-        for (const name of ['null', 'rigbox']) {
-          const ws = workspaces[name] as TofuWorkspace;
-          if (i > 0)
-            await ws.ok([
-              'destroy',
-              '-auto-approve',
-              '-no-color',
-              '-input=false',
-              `-parallelism=${parallelism}`,
-            ]);
-          (results[name] as { applies: number[] }).applies.push(
-            await timed(() => ws.apply(`-parallelism=${parallelism}`)),
-          );
+  for (const engine of engines)
+    for (const n of sizes) {
+      const ids = await createWorkspaces(n);
+      // Both workspaces are set up first; then their plans take turns, so that a slower or faster
+      // phase of a shared machine falls on both alike rather than on whichever ran second.
+      const results: Record<string, { applies: number[]; plans: number[] }> = {};
+      const workspaces: Record<string, TofuWorkspace> = {};
+      try {
+        for (const [name, hcl] of [
+          ['null', nullConfig(n)],
+          ['rigbox', rigboxConfig(ids)],
+        ] as const) {
+          const ws = new TofuWorkspace(env, engine);
+          workspaces[name] = ws;
+          ws.write(hcl);
+          await ws.init();
+          results[name] = { applies: [], plans: [] };
         }
-      }
-      // Plan changes nothing, so it can be repeated: the median of several steadies the figure.
-      for (let i = 0; i < planRounds; i++) {
-        for (const name of ['null', 'rigbox']) {
-          const ws = workspaces[name] as TofuWorkspace;
-          (results[name] as { plans: number[] }).plans.push(
-            await timed(async () => {
-              const res = await ws.plan(`-parallelism=${parallelism}`);
-              if (res.code !== 0)
-                throw new Error(`plan after apply was not empty (exit ${res.code}):\n${res.stdout}`);
-            }),
-          );
+        // An apply that creates can be repeated after a destroy, which is not timed.
+        for (let i = 0; i < applyRounds; i++) {
+          for (const name of ['null', 'rigbox']) {
+            const ws = workspaces[name] as TofuWorkspace;
+            if (i > 0)
+              await ws.ok([
+                'destroy',
+                '-auto-approve',
+                '-no-color',
+                '-input=false',
+                `-parallelism=${parallelism}`,
+              ]);
+            (results[name] as { applies: number[] }).applies.push(
+              await timed(() => ws.apply(`-parallelism=${parallelism}`)),
+            );
+          }
         }
+        // Plan changes nothing, so it can be repeated: the median of several steadies the figure.
+        for (let i = 0; i < planRounds; i++) {
+          for (const name of ['null', 'rigbox']) {
+            const ws = workspaces[name] as TofuWorkspace;
+            (results[name] as { plans: number[] }).plans.push(
+              await timed(async () => {
+                const res = await ws.plan(`-parallelism=${parallelism}`);
+                if (res.code !== 0)
+                  throw new Error(`plan after apply was not empty (exit ${res.code}):\n${res.stdout}`);
+              }),
+            );
+          }
+        }
+      } finally {
+        for (const ws of Object.values(workspaces)) ws.dispose();
       }
-    } finally {
-      for (const ws of Object.values(workspaces)) ws.dispose();
+      for (const what of ['apply', 'plan'] as const) {
+        const pick = (r: { applies: number[]; plans: number[] }) =>
+          median(what === 'apply' ? r.applies : r.plans);
+        rows.push({ engine, n, what, nullMs: pick(results.null!), rigboxMs: pick(results.rigbox!) });
+      }
     }
-    for (const what of ['apply', 'plan'] as const) {
-      const pick = (r: { applies: number[]; plans: number[] }) =>
-        median(what === 'apply' ? r.applies : r.plans);
-      rows.push({ n, what, nullMs: pick(results.null!), rigboxMs: pick(results.rigbox!) });
-    }
-  }
 
-  const rig: { ms: number; rssMb: number }[] = [];
+  // Taking turns, as above; 21 rounds, the median of each.
+  const sea: { ms: number; rssMb: number }[] = [];
+  const bundle: { ms: number; rssMb: number }[] = [];
   const nul: { ms: number; rssMb: number }[] = [];
-  const rigExtraCa: { ms: number; rssMb: number }[] = [];
-  for (let i = 0; i < 11; i++) {
-    rig.push(await handshake(RIGBOX_BIN));
-    nul.push(await handshake(NULL_BIN));
-    if (extraCaCerts) rigExtraCa.push(await handshake(RIGBOX_BIN, { NODE_EXTRA_CA_CERTS: extraCaCerts }));
+  const seaExtraCa: { ms: number; rssMb: number }[] = [];
+  for (let i = 0; i < 21; i++) {
+    sea.push(await handshake(PROVIDER_SEA, '6'));
+    bundle.push(await handshake(PROVIDER_BUNDLE, '6'));
+    nul.push(await handshake(NULL_BIN, '5'));
+    if (extraCaCerts)
+      seaExtraCa.push(await handshake(PROVIDER_SEA, '6', { NODE_EXTRA_CA_CERTS: extraCaCerts }));
   }
 
-  console.log(`\nbench/provider: OpenTofu, parallelism ${parallelism}, rigbox resources in managed mode\n`);
-  console.log('N     step    null s   rigbox s   ratio   target');
+  console.log(
+    `\nbench/provider: parallelism ${parallelism}, rigbox resources in managed mode, hashicorp/null ${NULL_VERSION}\n`,
+  );
+  console.log('engine     N     step    null s   rigbox s   ratio   target');
   for (const r of rows) {
     const ratio = r.rigboxMs / r.nullMs;
     const target = r.what === 'plan' ? 1.3 : 1.5;
     console.log(
-      `${String(r.n).padEnd(5)} ${r.what.padEnd(6)} ${seconds(r.nullMs).padStart(7)} ${seconds(r.rigboxMs).padStart(10)} ${ratio.toFixed(2).padStart(6)}x  <= ${target}x ${ratio <= target ? 'met' : 'MISSED'}`,
+      `${r.engine.padEnd(10)} ${String(r.n).padEnd(5)} ${r.what.padEnd(6)} ${seconds(r.nullMs).padStart(7)} ${seconds(r.rigboxMs).padStart(10)} ${ratio.toFixed(2).padStart(6)}x  <= ${target}x ${ratio <= target ? 'met' : 'MISSED'}`,
     );
   }
-  const rigMs = median(rig.map((x) => x.ms));
+  const ms = (xs: { ms: number }[]) => median(xs.map((x) => x.ms));
+  const rss = (xs: { rssMb: number }[]) => median(xs.map((x) => x.rssMb)).toFixed(0);
+  const seaMs = ms(sea);
   console.log(
-    `\nhandshake (median of 11): rigbox ${rigMs.toFixed(0)} ms, RSS ${median(rig.map((x) => x.rssMb)).toFixed(0)} MB; ` +
-      `null ${median(nul.map((x) => x.ms)).toFixed(0)} ms, RSS ${median(nul.map((x) => x.rssMb)).toFixed(0)} MB. ` +
-      `Target ready <= 120 ms: ${rigMs <= 120 ? 'met' : 'MISSED'}`,
+    `\nhandshake (median of 21): single executable ${seaMs.toFixed(0)} ms, RSS ${rss(sea)} MB; ` +
+      `plain bundle (node) ${ms(bundle).toFixed(0)} ms, RSS ${rss(bundle)} MB (single executable ${(seaMs / ms(bundle)).toFixed(2)}x); ` +
+      `null ${ms(nul).toFixed(0)} ms, RSS ${rss(nul)} MB. Target single executable <= 45 ms: ${seaMs <= 45 ? 'met' : 'MISSED'}`,
   );
   if (extraCaCerts) {
     console.log(
       `NODE_EXTRA_CA_CERTS is set here (${extraCaCerts}); Node loads it at start, before the provider runs. ` +
-        `The runs above are without it. With it, rigbox reaches its handshake in ${median(rigExtraCa.map((x) => x.ms)).toFixed(0)} ms, ` +
+        `The runs above are without it. With it, the single executable reaches its handshake in ${ms(seaExtraCa).toFixed(0)} ms, ` +
         'and each of the 3 (plan) or 4 (apply) provider starts per command pays the difference.',
     );
   }
