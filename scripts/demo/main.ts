@@ -180,7 +180,7 @@ class Demo {
     narrator.begin('Build the API, the provider (laid into the local mirror) and the constructs');
     const stale = staleBuilds(engine);
     if (stale.length > 0) {
-      await build(narrator, this.commands, stale);
+      await build(narrator, this.commands, engine, stale);
       narrator.result('built');
     } else {
       narrator.command('npm run build', 'skipped: everything is built and newer than its sources');
@@ -234,7 +234,7 @@ class Demo {
     this.endpoint = s.value.url;
     this.vault = v.value;
     this.moto = m.value;
-    const port = this.options.port ?? 0;
+    const port = new URL(this.endpoint).port;
     narrator.command(
       `node service/bin/rigbox.js serve --host 127.0.0.1 --port ${port} --data-dir ${dataDir}`,
     );
@@ -262,11 +262,15 @@ class Demo {
     if (!vault) throw new Error('Vault is not started');
     const res = await this.commands.run(
       join(REPO, '.tools/bin/vault'),
-      ['kv', 'put', '-format=json', '-mount=secret', ML_VAULT_PATH, 'api_key=-'],
+      ['kv', 'put', '-mount=secret', ML_VAULT_PATH, 'api_key=-'],
       { env: { ...this.env, HOME: join(this.dir, 'vault-home') }, input: key },
     );
     if (res.code !== 0) throw new DemoError(`vault kv put failed: ${lastLine(res.stderr)}`);
-    return (JSON.parse(res.stdout) as { data: { version: number } }).data.version;
+    // The table `vault kv put` prints holds the version it wrote.
+    const version = /^version\s+(\d+)\s*$/m.exec(res.stdout)?.[1];
+    if (version === undefined)
+      throw new DemoError(`vault kv put did not say which version it wrote: ${lastLine(res.stdout)}`);
+    return Number(version);
   }
 
   private async seed(): Promise<void> {
