@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { REPO } from '../lib/rigbox-service.js';
 import type { CommandRunner } from './commands.js';
@@ -63,11 +63,26 @@ export function chooseEngine(wanted: string | undefined): Engine {
 
 const nonEmptyDir = (dir: string) => existsSync(dir) && readdirSync(dir).length > 0;
 
+/** A pinned version from scripts/versions.env, the one place the engines' versions are kept. */
+function pinnedVersion(name: string): string {
+  const text = readFileSync(join(REPO, 'scripts/versions.env'), 'utf8');
+  const value = new RegExp(`^${name}=(\\S+)`, 'm').exec(text)?.[1];
+  if (value === undefined) throw new DemoError(`scripts/versions.env names no ${name}`);
+  return value;
+}
+
 /** The names `scripts/tools.sh` takes for what the demo needs and is not installed yet. */
 export function missingTools(engine: Engine): string[] {
   const missing: string[] = [];
   if (engine.kind === 'tofu' && !existsSync(engine.binary)) missing.push('tofu');
-  if (!nonEmptyDir(join(TOOLS, 'mirror', engine.registryHost, 'hashicorp/null'))) missing.push('null');
+  const nullProvider = join(
+    TOOLS,
+    'mirror',
+    engine.registryHost,
+    'hashicorp/null',
+    pinnedVersion('NULL_PROVIDER_VERSION'),
+  );
+  if (!nonEmptyDir(nullProvider)) missing.push('null');
   if (!existsSync(join(TOOLS_BIN, 'vault'))) missing.push('vault');
   if (!existsSync(join(TOOLS_BIN, 'moto_server'))) missing.push('moto');
   if (!existsSync(TOFURC)) missing.push('tofurc');
