@@ -12,7 +12,7 @@
  * 500 rigbox_workspace_ai_config in an account of 500 and in one of 100,000 workspaces, taking
  * turns, and the ratio (target: at most 1.1x); --plan-engine none leaves it out.
  * Usage: npm run bench:scale [-- --sizes 100,1000,10000,100000 --backends sqlite,postgres --rounds 100
- *   --plan-engine tofu|terraform|none --plan-accounts 500,100000 --plan-resources 500 --plan-rounds 7]
+ *   --plan-engine tofu|terraform|none --plan-accounts 500,100000 --plan-resources 500 --plan-rounds 11]
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -61,7 +61,7 @@ const planAccounts =
     ? []
     : (values['plan-accounts'] ?? '500,100000').split(',').map((s) => Number(s.trim()));
 const planResources = Number(values['plan-resources'] ?? 500);
-const planRounds = Number(values['plan-rounds'] ?? 7);
+const planRounds = Number(values['plan-rounds'] ?? 11);
 for (const size of planAccounts) {
   if (!Number.isInteger(size) || size < planResources) {
     throw new Error(`--plan-accounts: ${size} is smaller than --plan-resources (${planResources})`);
