@@ -12,7 +12,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'sqlite',
-          include: ['service/src/**/*.test.ts', 'provider/src/**/*.test.ts', 'test/**/*.test.ts'],
+          include: [
+            'tfplugin/src/**/*.test.ts',
+            'service/src/**/*.test.ts',
+            'provider/src/**/*.test.ts',
+            'test/**/*.test.ts',
+          ],
           // Whatever the shell says, this project is the embedded default.
           env: { RIGBOX_TEST_DATABASE_URL: '' },
         },

@@ -9,11 +9,15 @@ import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import {
+  blockType,
+  createServerCertificate,
+  encodeDynamic,
+  providerSchemaAnswer,
+  type Value,
+} from '@rigbox/tfplugin';
+import { decode, encode, PROVIDER_METHODS } from '@rigbox/tfplugin/proto';
 import { afterAll, expect, it } from 'vitest';
-import { createServerCertificate } from '../provider/src/protocol/certificate.js';
-import { PROVIDER_METHODS } from '../provider/src/protocol/messages.js';
-import { decode } from '../provider/src/protocol/protobuf.js';
-import { providerSchemaAnswer } from '../provider/src/protocol/server.js';
 import { RigboxProvider } from '../provider/src/provider.js';
 import { providerExecutable } from './support/provider-build.js';
 
@@ -171,4 +175,48 @@ it('tells a person who runs it by hand what it is, and exits 1', async () => {
   const code = await new Promise((ok) => child.once('exit', ok));
   expect(code).toBe(1);
   expect(stderr).toMatch(/provider plugin \(rigbox\/rigbox\)\. It is not meant to be run by hand/);
+});
+
+it('refuses api_key_wo from a client that does not offer write-only support, naming the attribute', async () => {
+  const p = await start({ PLUGIN_UNIX_SOCKET_DIR: socketDir });
+  const session = connect(p);
+  const resource = new RigboxProvider().resources.find((r) => r.typeName === 'rigbox_workspace_ai_config')!;
+  const type = blockType(resource.schema.block);
+  const attrs = (type[1] as Record<string, unknown>) ?? {};
+  const config: Record<string, Value> = Object.fromEntries(Object.keys(attrs).map((k) => [k, null]));
+  Object.assign(config, {
+    workspace_id: 'ws_1',
+    mode: 'byok',
+    ai_provider: 'openai',
+    api_key_wo: 'not-a-real-key',
+    api_key_wo_version: 1,
+  });
+  const method = PROVIDER_METHODS.get('ValidateResourceConfig')!;
+  const validate = async (clientCapabilities?: { writeOnlyAttributesAllowed: boolean }) => {
+    const req = encode(method.request, {
+      typeName: 'rigbox_workspace_ai_config',
+      config: encodeDynamic(config, type),
+      ...(clientCapabilities ? { clientCapabilities } : {}),
+    });
+    const res = await call(session, '/tfplugin6.Provider/ValidateResourceConfig', req);
+    expect(res.status).toBe('0');
+    return (decode(method.response, res.body.subarray(5)).diagnostics ?? []) as {
+      summary: string;
+      detail: string;
+      attribute?: unknown;
+    }[];
+  };
+  // A client from before write-only attributes (Terraform and OpenTofu < 1.11) sends no capability.
+  const refused = await validate();
+  expect(refused.map((d) => d.summary)).toContain('Write-Only Attribute Not Supported');
+  expect(refused.find((d) => d.summary === 'Write-Only Attribute Not Supported')?.detail).toMatch(
+    /api_key_wo/,
+  );
+  expect(JSON.stringify(refused)).not.toContain('not-a-real-key');
+  expect((await validate({ writeOnlyAttributesAllowed: true })).map((d) => d.summary)).not.toContain(
+    'Write-Only Attribute Not Supported',
+  );
+  await call(session, '/plugin.GRPCController/Shutdown', Buffer.alloc(0));
+  expect(await p.exited).toBe(0);
+  session.destroy();
 });

@@ -93,7 +93,7 @@ function handshake(
 }
 
 // A client certificate like the one Terraform passes under AutoMTLS.
-const { createServerCertificate } = await import('../../provider/src/protocol/certificate.js');
+const { createServerCertificate } = await import('@rigbox/tfplugin');
 const CLIENT_CERT = createServerCertificate().certPem;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;

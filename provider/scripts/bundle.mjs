@@ -53,7 +53,7 @@ if (sea && sea.isSea()) {
 // The GetProviderSchema answer, encoded now from the compiled provider (tsc runs first): the same
 // code that would encode it at run time, run once here instead of cold in every schema process.
 const { RigboxProvider } = await import(pathToFileURL(join(pkgDir, 'dist/provider.js')).href);
-const { providerSchemaAnswer } = await import(pathToFileURL(join(pkgDir, 'dist/protocol/server.js')).href);
+const { providerSchemaAnswer } = await import('@rigbox/tfplugin');
 const schemaAnswer = providerSchemaAnswer(new RigboxProvider()).toString('base64');
 await build({
   ...common,

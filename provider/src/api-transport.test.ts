@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
+import { createServerCertificate } from '@rigbox/tfplugin';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiTransport, type Exchange, type TransportError } from './api-transport.js';
-import { createServerCertificate } from './protocol/certificate.js';
 
 /** Every server a test starts, closed after it (http servers with their keep-alive connections). */
 const servers: { close(): unknown; closeAllConnections?: () => void }[] = [];

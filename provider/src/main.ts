@@ -1,4 +1,4 @@
-import { type Logger, serve } from './protocol/server.js';
+import { type Logger, serve } from '@rigbox/tfplugin';
 import { RigboxProvider } from './provider.js';
 
 /** Key-shaped strings never reach the provider log, whatever path they took. */

@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { type Diagnostic, error, hasError } from './protocol/diagnostics.js';
-import type { ObjectValue, Provider } from './protocol/framework.js';
-import type { SchemaSpec } from './protocol/schema.js';
-import { isUnknown, type Value } from './protocol/values.js';
+import type { ObjectValue, Provider, SchemaSpec } from '@rigbox/tfplugin';
+import { type Diagnostic, error, hasError, isUnknown, type Value } from '@rigbox/tfplugin';
 import type { ProviderClient } from './provider-client.js';
 import { AiDefaultsResource } from './resources/ai-defaults.resource.js';
 import { WorkspaceAiConfigDataSource } from './resources/workspace-ai-config.data-source.js';

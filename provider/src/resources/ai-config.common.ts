@@ -1,15 +1,16 @@
-import { KeySourceError, type KeySourceRef, openKeySource, validateRef } from '../key-sources/index.js';
-import { type Diagnostic, error, warning } from '../protocol/diagnostics.js';
 import type {
   ApplyResult,
+  AttributeSpec,
+  BlockSpec,
   ClientCapabilities,
   ObjectValue,
   PlanRequest,
   PlanResult,
   Resource,
-} from '../protocol/framework.js';
-import type { AttributeSpec, BlockSpec, SchemaSpec } from '../protocol/schema.js';
-import { isUnknown, UNKNOWN, type Value } from '../protocol/values.js';
+  SchemaSpec,
+} from '@rigbox/tfplugin';
+import { type Diagnostic, error, isUnknown, UNKNOWN, type Value, warning } from '@rigbox/tfplugin';
+import { KeySourceError, type KeySourceRef, openKeySource, validateRef } from '../key-sources/index.js';
 import type { ProviderClient } from '../provider-client.js';
 import { type AiConfigInput, type AiConfigView, type ConfigOwner, RigboxApiError } from '../rigbox-client.js';
 

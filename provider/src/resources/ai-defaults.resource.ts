@@ -1,5 +1,4 @@
-import type { ApplyResult, PlanRequest, PlanResult } from '../protocol/framework.js';
-import type { SchemaSpec } from '../protocol/schema.js';
+import type { ApplyResult, PlanRequest, PlanResult, SchemaSpec } from '@rigbox/tfplugin';
 import type { ConfigOwner } from '../rigbox-client.js';
 import { AiConfigResource, CONFIG_ATTRIBUTES, KEY_SOURCE_BLOCK, planConfig } from './ai-config.common.js';
 

@@ -1,6 +1,5 @@
-import { type Diagnostic, error } from '../protocol/diagnostics.js';
-import type { DataSource, ObjectValue } from '../protocol/framework.js';
-import type { SchemaSpec } from '../protocol/schema.js';
+import type { DataSource, ObjectValue, SchemaSpec } from '@rigbox/tfplugin';
+import { type Diagnostic, error } from '@rigbox/tfplugin';
 import type { ProviderClient } from '../provider-client.js';
 import { RigboxApiError } from '../rigbox-client.js';
 

@@ -1,6 +1,5 @@
-import type { ApplyResult, ObjectValue, PlanRequest, PlanResult } from '../protocol/framework.js';
-import type { SchemaSpec } from '../protocol/schema.js';
-import { UNKNOWN } from '../protocol/values.js';
+import type { ApplyResult, ObjectValue, PlanRequest, PlanResult, SchemaSpec } from '@rigbox/tfplugin';
+import { UNKNOWN } from '@rigbox/tfplugin';
 import type { ConfigOwner } from '../rigbox-client.js';
 import { AiConfigResource, CONFIG_ATTRIBUTES, KEY_SOURCE_BLOCK, planConfig } from './ai-config.common.js';
 

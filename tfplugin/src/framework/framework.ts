@@ -1,6 +1,6 @@
+import type { Value } from '../values/values.js';
 import type { Diagnostic } from './diagnostics.js';
 import type { SchemaSpec } from './schema.js';
-import type { Value } from './values.js';
 
 /** An object value of a resource or data source (attribute name -> value). */
 export type ObjectValue = { [name: string]: Value };

@@ -1,4 +1,4 @@
-import type { CtyType } from './values.js';
+import type { CtyType } from '../values/values.js';
 
 /**
  * Schemas as documented data: every attribute says what it is and its default. From one

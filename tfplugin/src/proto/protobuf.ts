@@ -1,4 +1,4 @@
-import { ByteWriter } from './byte-writer.js';
+import { ByteWriter } from '../internal/byte-writer.js';
 
 /**
  * A small protocol-buffers codec, driven by message descriptors written in this repo

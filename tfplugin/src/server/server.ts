@@ -3,13 +3,16 @@ import { unlinkSync, writeSync } from 'node:fs';
 import type { AddressInfo, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServerCertificate } from './certificate.js';
-import { type Diagnostic, error, hasError, toProtoDiagnostic } from './diagnostics.js';
-import type { ClientCapabilities, ObjectValue, Provider, Resource } from './framework.js';
-import { createGrpcServer, type UnaryHandler, type UnaryRoute } from './grpc.js';
-import { BROKER_START_STREAM, CONTROLLER_SHUTDOWN, HEALTH_CHECK, PROVIDER_METHODS } from './messages.js';
-import { encode } from './protobuf.js';
-import { blockType, type SchemaSpec, toProtoSchema, writeOnlyAttributes } from './schema.js';
+import { type Diagnostic, error, hasError, toProtoDiagnostic } from '../framework/diagnostics.js';
+import type { ClientCapabilities, ObjectValue, Provider, Resource } from '../framework/framework.js';
+import { blockType, type SchemaSpec, toProtoSchema, writeOnlyAttributes } from '../framework/schema.js';
+import {
+  BROKER_START_STREAM,
+  CONTROLLER_SHUTDOWN,
+  HEALTH_CHECK,
+  PROVIDER_METHODS,
+} from '../proto/messages.js';
+import { encode } from '../proto/protobuf.js';
 import {
   type CtyType,
   type DynamicValue,
@@ -17,7 +20,9 @@ import {
   encodeDynamic,
   UNKNOWN,
   type Value,
-} from './values.js';
+} from '../values/values.js';
+import { createServerCertificate } from '../wire/certificate.js';
+import { createGrpcServer, type UnaryHandler, type UnaryRoute } from '../wire/grpc.js';
 
 /** go-plugin's handshake cookie for Terraform providers: a fixed value, not a secret. */
 const MAGIC_COOKIE_KEY = 'TF_PLUGIN_MAGIC_COOKIE';

@@ -1,4 +1,4 @@
-import { ByteWriter } from './byte-writer.js';
+import { ByteWriter } from '../internal/byte-writer.js';
 
 /**
  * Terraform's values (cty) on the wire: msgpack, read and written straight into and out of

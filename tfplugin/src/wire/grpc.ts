@@ -1,10 +1,10 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import type { Method } from '../proto/messages.js';
+import { decode, encodeAfter, type MessageType } from '../proto/protobuf.js';
 import { certificateDer } from './certificate.js';
 import { encodeHeaders } from './hpack.js';
 import { ServerConnection, type ServerStream } from './http2.js';
-import type { Method } from './messages.js';
-import { decode, encodeAfter, type MessageType } from './protobuf.js';
 
 /**
  * gRPC over HTTP/2, the subset a plugin server needs: unary calls, one bidirectional stream that

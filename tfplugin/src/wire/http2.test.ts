@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { HEALTH_CHECK } from '../proto/messages.js';
+import { decode, encode } from '../proto/protobuf.js';
 import { createServerCertificate } from './certificate.js';
 import { createGrpcServer, MAX_REQUEST_BYTES } from './grpc.js';
 import { encodeHeaders, HpackDecoder, HpackError, huffmanCodeOf, huffmanDecode } from './hpack.js';
 import { MAX_CONCURRENT_STREAMS, ServerConnection, type ServerStream } from './http2.js';
-import { HEALTH_CHECK } from './messages.js';
-import { decode, encode } from './protobuf.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { ByteWriter } from './byte-writer.js';
+import { ByteWriter } from '../internal/byte-writer.js';
 import { type HeaderField, HpackDecoder } from './hpack.js';
 
 /**
