@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { newId } from '../ids.js';
 import { freshStore, type TestStore } from '../testing/harness.js';
@@ -72,9 +73,12 @@ beforeAll(async () => {
     });
     await storage.bindRuntimeKey(`fp-${i % 50}`, id, now);
   }
-  if (storage.kind === 'postgres') {
+  if (store.databaseUrl) {
     // What autovacuum does to a table that grew; the statistics the planner works from.
-    await (storage as unknown as { pool: { query(sql: string): Promise<unknown> } }).pool.query('ANALYZE');
+    const client = new Client({ connectionString: store.databaseUrl });
+    await client.connect();
+    await client.query('ANALYZE');
+    await client.end();
   }
 });
 afterAll(async () => {
