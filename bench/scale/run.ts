@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { Client, escapeIdentifier } from 'pg';
+import { AuditChain } from '../../service/src/audit/chain.js';
 import { encodeCursor } from '../../service/src/http/paging.js';
 import { newId } from '../../service/src/ids.js';
 import { openStorage } from '../../service/src/storage/open.js';
@@ -109,6 +110,7 @@ const config = (revision: number, model: string | null = null): AiConfigRecord =
 /** Fills a store with `size` workspaces of one user, one of them with a long audit trail. */
 async function fill(size: number, store: Store): Promise<Omit<Account, 'server'>> {
   const storage = await openStorage(store);
+  storage.setAuditChain(new AuditChain(randomBytes(32)));
   try {
     const now = new Date().toISOString();
     const user = await storage.ensureUser(USER, now);

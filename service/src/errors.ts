@@ -26,3 +26,14 @@ export class RetryLaterError extends ApiError {
     super(429, code, message);
   }
 }
+
+/** A 422 for a config write that breaks the account's BYOK policy under `enforce`: names the rule. */
+export class PolicyViolationError extends ApiError {
+  constructor(
+    readonly rule: string,
+    message: string,
+    field: string,
+  ) {
+    super(422, 'policy_violation', message, field);
+  }
+}

@@ -98,5 +98,9 @@ export const ErrorBody = z.object({
   code: z.string(),
   message: z.string(),
   field: z.string().optional(),
+  rule: z
+    .string()
+    .optional()
+    .describe('With code policy_violation: the BYOK policy rule the request breaks.'),
   issues: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
 });

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { AuditChain } from '../audit/chain.js';
 import { type Envelope, EnvelopeError, type Envelopes } from '../crypto/envelope.js';
 import { Fingerprinter } from '../crypto/fingerprint.js';
 import { ApiError, notFound } from '../errors.js';
 import { newId } from '../ids.js';
+import { ByokPolicies, type PolicyClearance } from '../policy/service.js';
 import {
   type AiConfigRecord,
   type AuditEvent,
@@ -36,6 +38,8 @@ export const IMPLICIT_DEFAULTS: AiConfigRecord = {
 };
 
 const FINGERPRINT_SECRET = 'api-key-fingerprint';
+/** The key of the audit chain's HMAC (audit/chain.ts), sealed like the fingerprint secret. */
+const AUDIT_CHAIN_SECRET = 'audit-chain';
 const READABLE_CACHE_MAX = 100_000;
 
 /** One stored envelope of one record: its identity for the caches of what opens. */
@@ -44,6 +48,13 @@ const envelopeStamp = (owner: ConfigOwner, key: Envelope) =>
 const MAX_WRITE_ATTEMPTS = 8;
 
 export const etagOf = (revision: number) => `"${revision}"`;
+
+/**
+ * Under `report`, the rules a write breaks go into the write's own audit event (same transaction,
+ * same place in the chain) as `policy_violations`.
+ */
+const reportedChanges = (clearance: PolicyClearance): AuditEvent['changes'] =>
+  clearance.reported.length ? { policy_violations: [null, clearance.reported.map((v) => v.rule)] } : {};
 
 /** What a config's stored key is good for: nothing stored, usable, or stored but not decryptable. */
 export type KeyState = AiConfigView['api_key_state'];
@@ -89,22 +100,40 @@ export class AiConfigs {
   /** Envelopes already reported unreadable in the audit trail by this instance. */
   private readonly reportedUnreadable = new Set<string>();
 
+  /** The account BYOK policies every config write is checked against. */
+  readonly policies: ByokPolicies;
+
   private constructor(
     private readonly storage: Storage,
     private readonly envelopes: Envelopes,
     private readonly fingerprinter: Fingerprinter,
-  ) {}
+  ) {
+    this.policies = new ByokPolicies(storage);
+  }
 
-  /** Loads (or, on the very first start, creates) the fingerprint secret, sealed under the KEK. */
+  /**
+   * Loads (or, on the very first start, creates) the fingerprint and audit chain secrets, sealed
+   * under the KEK, and hands the chain to storage before anything writes an audit event.
+   */
   static async open(storage: Storage, envelopes: Envelopes): Promise<AiConfigs> {
-    let sealed = await storage.getServiceSecret(FINGERPRINT_SECRET);
-    const id = recordId({ kind: 'secret', id: FINGERPRINT_SECRET });
+    const secret = await AiConfigs.serviceSecret(storage, envelopes, FINGERPRINT_SECRET);
+    storage.setAuditChain(await AiConfigs.auditChain(storage, envelopes));
+    return new AiConfigs(storage, envelopes, new Fingerprinter(secret));
+  }
+
+  /** The audit chain under this deployment's sealed chain secret (also for `rigbox audit verify`). */
+  static async auditChain(storage: Storage, envelopes: Envelopes): Promise<AuditChain> {
+    return new AuditChain(await AiConfigs.serviceSecret(storage, envelopes, AUDIT_CHAIN_SECRET));
+  }
+
+  private static async serviceSecret(storage: Storage, envelopes: Envelopes, name: string): Promise<Buffer> {
+    let sealed = await storage.getServiceSecret(name);
+    const id = recordId({ kind: 'secret', id: name });
     if (!sealed) {
       const fresh = envelopes.seal(id, randomBytes(32).toString('base64'));
-      sealed = await storage.insertServiceSecret(FINGERPRINT_SECRET, fresh, new Date().toISOString());
+      sealed = await storage.insertServiceSecret(name, fresh, new Date().toISOString());
     }
-    const secret = Buffer.from(envelopes.open(id, sealed), 'base64');
-    return new AiConfigs(storage, envelopes, new Fingerprinter(secret));
+    return Buffer.from(envelopes.open(id, sealed), 'base64');
   }
 
   fingerprint(apiKey: string): string {
@@ -180,22 +209,27 @@ export class AiConfigs {
         );
       }
       const desired = decide(current, input);
+      // Every write is checked, a repeat of an unchanged config as well: under `enforce` no
+      // request that states a config outside the policy succeeds.
+      const clearance = await this.policies.clear(actor, owner, desired);
       const next = this.apply(owner, current, desired);
       if (!next) return { config: current, changed: false };
       const audit = this.auditEvent(
         actor,
         owner,
         'ai_config.updated',
-        next.changes,
+        { ...next.changes, ...reportedChanges(clearance) },
         next.keyEvent,
         next.config.revision,
       );
-      if (await this.storage.putAiConfig(owner, next.config, current.revision, audit)) {
+      if (await this.storage.putAiConfig(owner, next.config, current.revision, audit, clearance.guard)) {
         return { config: next.config, changed: true };
       }
-      // Another writer changed it between our read and write. With If-Match the caller asked
-      // to be told; without it, read again and re-apply the same request.
-      if (ifMatch !== undefined && ifMatch.trim() !== '*') {
+      // Another writer changed it between our read and write, or the policy changed: then the
+      // request is checked again under the new one. With If-Match on a config that moved, the
+      // caller asked to be told; without it, read again and re-apply the same request.
+      const policyMoved = (await this.current(owner)).revision === current.revision;
+      if (!policyMoved && ifMatch !== undefined && ifMatch.trim() !== '*') {
         throw new ApiError(
           412,
           'revision_mismatch',
@@ -214,13 +248,33 @@ export class AiConfigs {
     name: string,
     input?: AiConfigInput,
   ): Promise<{ workspace: Workspace; config: AiConfigRecord }> {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const created = await this.tryCreateWorkspace(actor, name, input);
+      if (created) return created;
+    }
+    throw new ApiError(
+      409,
+      'write_conflict',
+      'the BYOK policy kept changing while the workspace was created; retry',
+    );
+  }
+
+  /** One attempt at createWorkspace; undefined when the policy changed before it committed. */
+  private async tryCreateWorkspace(
+    actor: Actor,
+    name: string,
+    input?: AiConfigInput,
+  ): Promise<{ workspace: Workspace; config: AiConfigRecord } | undefined> {
     const now = new Date().toISOString();
     const workspace: Workspace = { id: newId('ws'), userId: actor.userId, name, createdAt: now };
     const owner: ConfigOwner = { kind: 'workspace', id: workspace.id };
+    const account = { kind: 'account' as const, id: actor.userId };
     let config: AiConfigRecord;
     let source: string;
+    let clearance: PolicyClearance;
     if (input) {
       const desired = decide({ ...IMPLICIT_DEFAULTS, provider: input.provider }, input);
+      clearance = await this.policies.clear(actor, account, desired);
       config = this.apply(owner, { ...IMPLICIT_DEFAULTS, provider: input.provider }, desired)?.config ?? {
         ...IMPLICIT_DEFAULTS,
         revision: 1,
@@ -230,6 +284,7 @@ export class AiConfigs {
     } else {
       // A snapshot of the defaults: later changes to the defaults do not reach this workspace.
       const defaults = await this.current({ kind: 'defaults', id: actor.userId });
+      clearance = await this.policies.clear(actor, account, defaults, true);
       let key: Envelope | null = null;
       const stored = this.readKey({ kind: 'defaults', id: actor.userId }, defaults);
       if (stored.state === 'unreadable') {
@@ -249,9 +304,14 @@ export class AiConfigs {
       provider: [null, config.provider],
       model: [null, config.model],
       source: [null, source],
+      ...reportedChanges(clearance),
     };
     const audit = this.auditEvent(actor, owner, 'workspace.created', changes, config.key ? 'set' : null, 1);
-    await this.storage.createWorkspace(workspace, { ...config, revision: 1 }, audit);
+    if (
+      !(await this.storage.createWorkspace(workspace, { ...config, revision: 1 }, audit, clearance.guard))
+    ) {
+      return undefined;
+    }
     return { workspace, config: { ...config, revision: 1 } };
   }
 

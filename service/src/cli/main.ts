@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { AiConfigs } from '../ai-config/service.js';
+import { describeBrokenLink, verifyStoredChains } from '../audit/verify.js';
 import { createUserToken, USER_NAME_PATTERN } from '../auth/tokens.js';
 import { Envelopes } from '../crypto/envelope.js';
 import { KeyringError, loadKeyring } from '../crypto/keyring.js';
@@ -18,6 +20,7 @@ const USAGE = `usage:
   rigbox token create --user <name> [--data-dir .rigbox]
   rigbox kek rotate [--data-dir .rigbox]
   rigbox user plan --user <name> --plan <free|pro> [--data-dir .rigbox]
+  rigbox audit verify [--data-dir .rigbox]   (checks every audit hash chain; exit 1 on a broken link)
   rigbox exec --workspace <id> -- <command> [args...]   (uses RIGBOX_ENDPOINT, RIGBOX_TOKEN)
 
 environment: RIGBOX_PORT, RIGBOX_HOST, RIGBOX_DATA_DIR, RIGBOX_DATABASE_URL (postgres://...),
@@ -138,6 +141,17 @@ async function userPlan(args: string[]) {
   say(`rigbox: user ${userName} is now on the ${plan} plan`);
 }
 
+async function auditVerify(args: string[]) {
+  const v = parse(args, {});
+  const dataDir = dataDirOf(v);
+  const keyring = loadKeyring({ env: process.env, dataDir, warn: say });
+  const result = await withStorage(dataDir, async (s) =>
+    verifyStoredChains(s, await AiConfigs.auditChain(s, new Envelopes(keyring))),
+  );
+  if (result.broken) throw new CliError(describeBrokenLink(result));
+  say(`rigbox: ${describeBrokenLink(result)}`);
+}
+
 async function execCommand(args: string[]) {
   const split = args.indexOf('--');
   const own = split === -1 ? args : args.slice(0, split);
@@ -159,6 +173,7 @@ export async function main(argv: string[]): Promise<void> {
     if (a === 'token' && b === 'create') return await tokenCreate(rest);
     if (a === 'kek' && b === 'rotate') return await kekRotate(rest);
     if (a === 'user' && b === 'plan') return await userPlan(rest);
+    if (a === 'audit' && b === 'verify') return await auditVerify(rest);
     if (a === 'exec') return await execCommand(argv.slice(1));
     if (a === undefined || a === '--help' || a === '-h' || a === 'help') {
       process.stdout.write(`${USAGE}\n`);

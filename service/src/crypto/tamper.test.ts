@@ -60,7 +60,11 @@ it('a key moved from one workspace into another row does not open, is reported, 
   );
   // The defaults report the key as unreadable, with no fingerprint copied along with it.
   const defaults = (await inject('GET', '/api/users/me/ai-defaults')).json();
-  expect(defaults).toMatchObject({ api_key_set: false, api_key_state: 'unreadable', api_key_fingerprint: null });
+  expect(defaults).toMatchObject({
+    api_key_set: false,
+    api_key_state: 'unreadable',
+    api_key_fingerprint: null,
+  });
   const created = await inject('POST', '/api/workspaces', { name: 'from-defaults' });
   expect(created.statusCode).toBe(409);
   expect(created.json()).toMatchObject({ code: 'api_key_unreadable' });
@@ -68,7 +72,11 @@ it('a key moved from one workspace into another row does not open, is reported, 
   // Nothing half-written: only workspace A exists.
   expect((await inject('GET', '/api/workspaces')).json().workspaces).toHaveLength(1);
   // Setting the key again makes the defaults usable, and a new workspace inherits them.
-  await inject('PUT', '/api/users/me/ai-defaults', { mode: 'byok', provider: 'anthropic', api_key: canaryKey() });
+  await inject('PUT', '/api/users/me/ai-defaults', {
+    mode: 'byok',
+    provider: 'anthropic',
+    api_key: canaryKey(),
+  });
   expect((await inject('POST', '/api/workspaces', { name: 'from-defaults' })).statusCode).toBe(201);
 });
 
@@ -131,7 +139,7 @@ it('a flipped ciphertext byte fails decryption and KEK rotation reports the reco
   // The wrapped data key is intact, so the tampered record re-wraps; its ciphertext still fails to open.
   const report = await rewrapAll(h.service.storage, rotated);
   expect(report.failed).toEqual([]);
-  expect(report.rewrapped).toBe(3); // the two workspaces' keys and the fingerprint secret
+  expect(report.rewrapped).toBe(4); // the two workspaces' keys, the fingerprint and audit chain secrets
   const cfgB = await h.service.configs.current({ kind: 'workspace', id: b });
   expect(rotated.open(`workspace:${b}`, cfgB.key!)).toMatch(/^sk-ant-api03-CANARY/);
   const cfgA = await h.service.configs.current({ kind: 'workspace', id: a });

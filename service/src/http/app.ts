@@ -19,6 +19,7 @@ import type { Upstream, UpstreamTimeouts } from '../gateway/upstreams.js';
 import { runtimeRoutes } from '../runtime/routes.js';
 import type { Storage } from '../storage/types.js';
 import { errorBody, registerErrorHandler } from './errors.js';
+import { policyRoutes } from './policy-routes.js';
 import { aiConfigRoutes } from './routes.js';
 import { serializerCompiler } from './serializer.js';
 
@@ -156,6 +157,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }));
 
   await app.register(aiConfigRoutes, { storage: options.storage, configs: options.configs });
+  await app.register(policyRoutes, { storage: options.storage, configs: options.configs });
   await app.register(runtimeRoutes, {
     storage: options.storage,
     configs: options.configs,

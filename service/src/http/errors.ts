@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { EnvelopeError } from '../crypto/envelope.js';
-import { ApiError, RetryLaterError } from '../errors.js';
+import { ApiError, PolicyViolationError, RetryLaterError } from '../errors.js';
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
@@ -57,9 +57,12 @@ export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof ApiError) {
       if (err instanceof RetryLaterError) reply.header('retry-after', String(err.retryAfterSeconds));
-      return reply
-        .code(err.statusCode)
-        .send(errorBody(err.statusCode, err.code, err.message, err.field ? { field: err.field } : {}));
+      return reply.code(err.statusCode).send(
+        errorBody(err.statusCode, err.code, err.message, {
+          ...(err.field ? { field: err.field } : {}),
+          ...(err instanceof PolicyViolationError ? { rule: err.rule } : {}),
+        }),
+      );
     }
     if (hasZodFastifySchemaValidationErrors(err)) {
       const issues = err.validation.map((v) => {

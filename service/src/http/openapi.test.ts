@@ -14,6 +14,10 @@ it('serves the OpenAPI document generated from the zod schemas, pinned', async (
   expect(Object.keys(doc.paths).sort()).toEqual([
     '/api/runtime/env',
     '/api/users/me/ai-defaults',
+    '/api/users/me/audit/export',
+    '/api/users/me/byok-policy',
+    '/api/users/me/byok-policy/check',
+    '/api/users/me/byok-policy/report',
     '/api/users/me/credits',
     '/api/workspaces',
     '/api/workspaces/{id}',

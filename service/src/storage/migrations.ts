@@ -103,4 +103,30 @@ CREATE INDEX api_tokens_by_workspace ON api_tokens(workspace_id);
 CREATE INDEX runtime_key_bindings_by_workspace ON runtime_key_bindings(workspace_id);
 `,
   },
+  {
+    version: 4,
+    name: 'BYOK policies and the tamper-evident audit chain',
+    // Each account's audit events form one chain: chain_seq counts from 1, prev_hash is the hash of
+    // the event before, hash an HMAC over the canonical event (audit/chain.ts). The head row is what
+    // a writer locks to append, so appends of one account are serialized across instances, and it
+    // also pins the chain's end (deleting the last events is a broken link, not a shorter chain).
+    sql: `
+CREATE TABLE byok_policies (
+  user_id TEXT PRIMARY KEY,
+  policy TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  updated_at TEXT NOT NULL
+);
+ALTER TABLE audit_events ADD COLUMN chain_account TEXT;
+ALTER TABLE audit_events ADD COLUMN chain_seq INTEGER;
+ALTER TABLE audit_events ADD COLUMN prev_hash TEXT;
+ALTER TABLE audit_events ADD COLUMN hash TEXT;
+CREATE UNIQUE INDEX audit_chain_order ON audit_events(chain_account, chain_seq);
+CREATE TABLE audit_chain_heads (
+  account TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL
+);
+`,
+  },
 ];

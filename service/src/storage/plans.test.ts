@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { AuditChain } from '../audit/chain.js';
 import { newId } from '../ids.js';
 import { freshStore, type TestStore } from '../testing/harness.js';
 import { openStorage } from './open.js';
@@ -33,6 +35,7 @@ const config: AiConfigRecord = {
 beforeAll(async () => {
   store = await freshStore();
   storage = (await openStorage(store)) as typeof storage;
+  storage.setAuditChain(new AuditChain(randomBytes(32)));
   alice = (await storage.ensureUser('alice', now)).id;
   const bob = (await storage.ensureUser('bob', now)).id;
   for (let i = 0; i < 200; i++) await storage.ensureUser(`user-${i}`, now);

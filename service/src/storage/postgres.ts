@@ -1,16 +1,22 @@
 import { escapeIdentifier, Pool, type PoolClient } from 'pg';
+import { type AuditChain, type ChainedAuditEvent, type ChainHead, GENESIS_HASH } from '../audit/chain.js';
 import type { Envelope } from '../crypto/envelope.js';
 import { newId } from '../ids.js';
 import { MIGRATIONS } from './migrations.js';
 import {
   aiConfigParams,
-  auditParams,
+  auditChainQuery,
+  CHAINED_AUDIT_COLUMNS,
+  chainedAuditParams,
   KEYED_STATEMENTS,
   type KeyedStatement,
   ownedPage,
   pageOf,
   toAiConfig,
   toAuditEvent,
+  toByokPolicy,
+  toChainedAuditEvent,
+  toChainHead,
   toGatewayCaller,
   toOwner,
   toToken,
@@ -22,11 +28,13 @@ import {
 import type {
   AiConfigRecord,
   AuditEvent,
+  ByokPolicyRecord,
   ConfigOwner,
   GatewayCaller,
   Page,
   PageRequest,
   Plan,
+  PolicyGuard,
   Storage,
   StoredEnvelope,
   TokenRecord,
@@ -45,8 +53,11 @@ const MIGRATION_LOCK = 0x726967626f78;
 
 const CONFIG_COLUMNS = `mode, provider, model, key_ciphertext, key_wrapped_dek, key_kek_id,
   key_fingerprint, key_updated_at, revision, updated_at`;
-const INSERT_AUDIT = `INSERT INTO audit_events (id, owner_kind, owner_id, actor_user_id, actor_name, action, changes, key_event, revision, at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
+const INSERT_AUDIT = `INSERT INTO audit_events (${CHAINED_AUDIT_COLUMNS})
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`;
+
+/** Thrown inside a transaction to roll it back and answer false (a compare-and-set that lost). */
+class Lost extends Error {}
 const UPDATE_CONFIG = `UPDATE ai_configs SET mode = $1, provider = $2, model = $3, key_ciphertext = $4, key_wrapped_dek = $5,
   key_kek_id = $6, key_fingerprint = $7, key_updated_at = $8, revision = $9, updated_at = $10
   WHERE owner_kind = $11 AND owner_id = $12 AND revision = $13`;
@@ -74,6 +85,7 @@ const SQL: Record<KeyedStatement, string> = {
 export class PostgresStorage implements Storage {
   readonly kind = 'postgres' as const;
   private closed = false;
+  private chain: AuditChain | undefined;
 
   private constructor(private readonly pool: Pool) {}
 
@@ -179,7 +191,110 @@ export class PostgresStorage implements Storage {
   }
 
   async insertAuditEvent(audit: AuditEvent): Promise<void> {
-    await this.pool.query(INSERT_AUDIT, auditParams(audit));
+    await this.transaction((c) => this.appendAudit(c, audit));
+  }
+
+  setAuditChain(chain: AuditChain): void {
+    this.chain = chain;
+  }
+
+  /** Locks the account's chain head (made on first use) for the rest of the transaction. */
+  private async lockChainHead(c: PoolClient, account: string): Promise<{ seq: number; hash: string }> {
+    await c.query(
+      'INSERT INTO audit_chain_heads (account, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account) DO NOTHING',
+      [account, GENESIS_HASH],
+    );
+    const head = (
+      await c.query<Row>('SELECT seq, hash FROM audit_chain_heads WHERE account = $1 FOR UPDATE', [account])
+    ).rows[0] as Row;
+    return { seq: Number(head.seq), hash: String(head.hash) };
+  }
+
+  /**
+   * Appends an event to its account's chain, first thing in the writing transaction: the head row
+   * stays locked until commit, so appends of one account (from any instance) take turns, and a
+   * rolled-back write leaves the head as it was. Every writer locks the head before any other row,
+   * so no two writers can wait on each other.
+   */
+  private async appendAudit(c: PoolClient, audit: AuditEvent): Promise<void> {
+    if (!this.chain) throw new Error('audit write before the audit chain was set');
+    const account = audit.actorUserId;
+    const head = await this.lockChainHead(c, account);
+    const seq = head.seq + 1;
+    const hash = this.chain.link(audit, account, seq, head.hash);
+    await c.query(INSERT_AUDIT, chainedAuditParams(audit, account, seq, head.hash, hash));
+    await c.query('UPDATE audit_chain_heads SET seq = $2, hash = $3 WHERE account = $1', [
+      account,
+      seq,
+      hash,
+    ]);
+  }
+
+  /**
+   * True when the account's policy is still at the guard's revision. Read after the chain head is
+   * locked: a policy write appends to the same chain, so it has either committed (and is seen here)
+   * or waits for this transaction.
+   */
+  private async policyHolds(c: PoolClient, guard: PolicyGuard | undefined): Promise<boolean> {
+    if (!guard) return true;
+    const row = (await c.query<Row>('SELECT revision FROM byok_policies WHERE user_id = $1', [guard.userId]))
+      .rows[0];
+    return (row ? Number(row.revision) : 0) === guard.revision;
+  }
+
+  /** A transaction that answers false when `work` throws Lost (rolled back). */
+  private async compareAndSet(work: (c: PoolClient) => Promise<void>): Promise<boolean> {
+    try {
+      await this.transaction(work);
+      return true;
+    } catch (err) {
+      if (err instanceof Lost) return false;
+      throw err;
+    }
+  }
+
+  async auditChain(query: {
+    account?: string | undefined;
+    after?: { account: string; seq: number } | undefined;
+    since?: string | undefined;
+    limit: number;
+  }): Promise<ChainedAuditEvent[]> {
+    const { sql, params } = auditChainQuery(query);
+    return (await this.pool.query<Row>(numbered(sql), params)).rows.map(toChainedAuditEvent);
+  }
+
+  async auditChainHeads(): Promise<ChainHead[]> {
+    return (await this.pool.query<Row>('SELECT * FROM audit_chain_heads ORDER BY account')).rows.map(
+      toChainHead,
+    );
+  }
+
+  async getByokPolicy(userId: string): Promise<ByokPolicyRecord | undefined> {
+    const row = await this.one('SELECT * FROM byok_policies WHERE user_id = $1', [userId]);
+    return row ? toByokPolicy(row) : undefined;
+  }
+
+  async putByokPolicy(
+    userId: string,
+    next: ByokPolicyRecord,
+    expectedRevision: number,
+    audit: AuditEvent,
+  ): Promise<boolean> {
+    const doc = JSON.stringify(next.policy);
+    return this.compareAndSet(async (c) => {
+      await this.appendAudit(c, audit);
+      const res =
+        expectedRevision === 0
+          ? await c.query(
+              'INSERT INTO byok_policies (user_id, policy, revision, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING',
+              [userId, doc, next.revision, next.updatedAt],
+            )
+          : await c.query(
+              'UPDATE byok_policies SET policy = $1, revision = $2, updated_at = $3 WHERE user_id = $4 AND revision = $5',
+              [doc, next.revision, next.updatedAt, userId, expectedRevision],
+            );
+      if (res.rowCount !== 1) throw new Lost();
+    });
   }
 
   async findToken(tokenHash: string): Promise<{ token: TokenRecord; user: User } | undefined> {
@@ -191,8 +306,15 @@ export class PostgresStorage implements Storage {
     };
   }
 
-  async createWorkspace(ws: Workspace, config: AiConfigRecord, audit: AuditEvent): Promise<void> {
-    await this.transaction(async (c) => {
+  async createWorkspace(
+    ws: Workspace,
+    config: AiConfigRecord,
+    audit: AuditEvent,
+    guard?: PolicyGuard,
+  ): Promise<boolean> {
+    return this.compareAndSet(async (c) => {
+      await this.appendAudit(c, audit);
+      if (!(await this.policyHolds(c, guard))) throw new Lost();
       await c.query('INSERT INTO workspaces (id, user_id, name, created_at) VALUES ($1, $2, $3, $4)', [
         ws.id,
         ws.userId,
@@ -200,7 +322,6 @@ export class PostgresStorage implements Storage {
         ws.createdAt,
       ]);
       await c.query(INSERT_CONFIG, ['workspace', ws.id, ...aiConfigParams(config)]);
-      await c.query(INSERT_AUDIT, auditParams(audit));
     });
   }
 
@@ -234,11 +355,32 @@ export class PostgresStorage implements Storage {
            SELECT * FROM unnest(${unnest([...text(10), 'integer', 'text'])})`,
           columns(chunk, 12, (e) => ['workspace', e.workspace.id, ...aiConfigParams(e.config)]),
         );
+        // Each account's head is locked once, then its events are linked in order here.
+        const chain = this.chain;
+        if (!chain) throw new Error('audit write before the audit chain was set');
+        const heads = new Map<string, { seq: number; hash: string }>();
+        const linked: unknown[][] = [];
+        for (const { audit } of chunk) {
+          const account = audit.actorUserId;
+          let head = heads.get(account);
+          if (!head) head = await this.lockChainHead(c, account);
+          const seq = head.seq + 1;
+          const hash = chain.link(audit, account, seq, head.hash);
+          linked.push(chainedAuditParams(audit, account, seq, head.hash, hash));
+          heads.set(account, { seq, hash });
+        }
         await c.query(
-          `INSERT INTO audit_events (id, owner_kind, owner_id, actor_user_id, actor_name, action, changes, key_event, revision, at)
-           SELECT * FROM unnest(${unnest([...text(8), 'integer', 'text'])})`,
-          columns(chunk, 10, (e) => auditParams(e.audit)),
+          `INSERT INTO audit_events (${CHAINED_AUDIT_COLUMNS})
+           SELECT * FROM unnest(${unnest([...text(8), 'integer', 'text', 'text', 'integer', 'text', 'text'])})`,
+          columns(linked, 14, (row) => row),
         );
+        for (const [account, head] of heads) {
+          await c.query('UPDATE audit_chain_heads SET seq = $2, hash = $3 WHERE account = $1', [
+            account,
+            head.seq,
+            head.hash,
+          ]);
+        }
       }
     });
   }
@@ -274,14 +416,14 @@ export class PostgresStorage implements Storage {
   }
 
   async deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean> {
-    return this.transaction(async (c) => {
+    return this.compareAndSet(async (c) => {
+      // The chain head before the rows, as every writer takes them (see appendAudit).
+      await this.appendAudit(c, audit);
       const gone = await c.query(SQL.deleteWorkspace, [workspaceId, userId]);
-      if (gone.rowCount !== 1) return false;
+      if (gone.rowCount !== 1) throw new Lost();
       await c.query(SQL.deleteConfig, ['workspace', workspaceId]);
       await c.query(SQL.deleteRuntimeTokens, [workspaceId]);
       await c.query(SQL.deleteBindings, [workspaceId]);
-      await c.query(INSERT_AUDIT, auditParams(audit));
-      return true;
     });
   }
 
@@ -295,17 +437,19 @@ export class PostgresStorage implements Storage {
     next: AiConfigRecord,
     expectedRevision: number,
     audit: AuditEvent,
+    guard?: PolicyGuard,
   ): Promise<boolean> {
-    return this.transaction(async (c) => {
+    return this.compareAndSet(async (c) => {
+      // The chain head first (see appendAudit); a lost compare-and-set rolls the append back.
+      await this.appendAudit(c, audit);
+      if (!(await this.policyHolds(c, guard))) throw new Lost();
       // Both statements are atomic compare-and-set: a concurrent writer's UPDATE waits for our row
       // lock, then re-checks `revision` and matches nothing; a concurrent INSERT hits the conflict.
       const res =
         expectedRevision === 0
           ? await c.query(INSERT_FIRST_CONFIG, [owner.kind, owner.id, ...aiConfigParams(next)])
           : await c.query(UPDATE_CONFIG, [...aiConfigParams(next), owner.kind, owner.id, expectedRevision]);
-      if (res.rowCount !== 1) return false;
-      await c.query(INSERT_AUDIT, auditParams(audit));
-      return true;
+      if (res.rowCount !== 1) throw new Lost();
     });
   }
 

@@ -1,8 +1,11 @@
+import type { ChainedAuditEvent, ChainHead } from '../audit/chain.js';
 import type {
   AiConfigRecord,
   AiMode,
   AuditEvent,
-  ConfigOwnerKind,
+  AuditOwnerKind,
+  ByokPolicyRecord,
+  ChainPosition,
   GatewayCaller,
   KeyEvent,
   Page,
@@ -178,7 +181,7 @@ export const aiConfigParams = (c: AiConfigRecord) => [
 
 export const toAuditEvent = (r: Row): AuditEvent => ({
   id: String(r.id),
-  ownerKind: String(r.owner_kind) as ConfigOwnerKind,
+  ownerKind: String(r.owner_kind) as AuditOwnerKind,
   ownerId: String(r.owner_id),
   actorUserId: String(r.actor_user_id),
   actorName: String(r.actor_name),
@@ -201,3 +204,66 @@ export const auditParams = (e: AuditEvent) => [
   e.revision,
   e.at,
 ];
+
+/** The audit_events columns with the chain's, in the order of `chainedAuditParams`. */
+export const CHAINED_AUDIT_COLUMNS =
+  'id, owner_kind, owner_id, actor_user_id, actor_name, action, changes, key_event, revision, at, chain_account, chain_seq, prev_hash, hash';
+
+export const chainedAuditParams = (
+  e: AuditEvent,
+  account: string,
+  seq: number,
+  prevHash: string,
+  hash: string,
+) => [...auditParams(e), account, seq, prevHash, hash];
+
+export const toChainedAuditEvent = (r: Row): ChainedAuditEvent => ({
+  ...toAuditEvent(r),
+  account: String(r.chain_account),
+  seq: Number(r.chain_seq),
+  prevHash: String(r.prev_hash),
+  hash: String(r.hash),
+});
+
+export const toChainHead = (r: Row): ChainHead => ({
+  account: String(r.account),
+  seq: Number(r.seq),
+  hash: String(r.hash),
+});
+
+export const toByokPolicy = (r: Row): ByokPolicyRecord => ({
+  policy: JSON.parse(String(r.policy)) as Record<string, unknown>,
+  revision: Number(r.revision),
+  updatedAt: String(r.updated_at),
+});
+
+/** The read of a page of audit chains, with `?` placeholders (see Storage.auditChain). */
+export function auditChainQuery(q: {
+  account?: string | undefined;
+  after?: ChainPosition | undefined;
+  since?: string | undefined;
+  limit: number;
+}): { sql: string; params: unknown[] } {
+  const where: string[] = ['chain_account IS NOT NULL'];
+  const params: unknown[] = [];
+  if (q.account !== undefined) {
+    where.push('chain_account = ?');
+    params.push(q.account);
+    if (q.after) {
+      where.push('chain_seq > ?');
+      params.push(q.after.seq);
+    }
+  } else if (q.after) {
+    where.push('(chain_account, chain_seq) > (?, ?)');
+    params.push(q.after.account, q.after.seq);
+  }
+  if (q.since !== undefined) {
+    where.push('at >= ?');
+    params.push(q.since);
+  }
+  params.push(q.limit);
+  return {
+    sql: `SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY chain_account, chain_seq LIMIT ?`,
+    params,
+  };
+}

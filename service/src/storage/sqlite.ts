@@ -1,18 +1,24 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { type AuditChain, type ChainedAuditEvent, type ChainHead, GENESIS_HASH } from '../audit/chain.js';
 import type { Envelope } from '../crypto/envelope.js';
 import { newId } from '../ids.js';
 import { MIGRATIONS } from './migrations.js';
 import {
   aiConfigParams,
-  auditParams,
+  auditChainQuery,
+  CHAINED_AUDIT_COLUMNS,
+  chainedAuditParams,
   KEYED_STATEMENTS,
   type KeyedStatement,
   ownedPage,
   pageOf,
   toAiConfig,
   toAuditEvent,
+  toByokPolicy,
+  toChainedAuditEvent,
+  toChainHead,
   toGatewayCaller,
   toOwner,
   toToken,
@@ -24,11 +30,13 @@ import {
 import type {
   AiConfigRecord,
   AuditEvent,
+  ByokPolicyRecord,
   ConfigOwner,
   GatewayCaller,
   Page,
   PageRequest,
   Plan,
+  PolicyGuard,
   Storage,
   StoredEnvelope,
   TokenRecord,
@@ -41,8 +49,8 @@ type Row = Record<string, unknown>;
 
 const CONSUME_RUNTIME_TOKEN =
   "UPDATE api_tokens SET kind = 'runtime_used' WHERE token_hash = ? AND kind = 'runtime'";
-const INSERT_AUDIT = `INSERT INTO audit_events (id, owner_kind, owner_id, actor_user_id, actor_name, action, changes, key_event, revision, at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const INSERT_AUDIT = `INSERT INTO audit_events (${CHAINED_AUDIT_COLUMNS})
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const INSERT_CONFIG = `INSERT INTO ai_configs (owner_kind, owner_id, mode, provider, model, key_ciphertext, key_wrapped_dek, key_kek_id,
   key_fingerprint, key_updated_at, revision, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const UPDATE_CONFIG = `UPDATE ai_configs SET mode = ?, provider = ?, model = ?, key_ciphertext = ?, key_wrapped_dek = ?, key_kek_id = ?,
@@ -53,6 +61,7 @@ export class SqliteStorage implements Storage {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly stmt: ReturnType<SqliteStorage['prepareAll']>;
+  private chain: AuditChain | undefined;
 
   constructor(readonly file: string) {
     if (file !== ':memory:') {
@@ -125,6 +134,18 @@ export class SqliteStorage implements Storage {
         'UPDATE credit_usage SET used = used - 1 WHERE user_id = ? AND period_start = ? AND used > 0',
       ),
       creditsUsed: p('SELECT used FROM credit_usage WHERE user_id = ? AND period_start = ?'),
+      chainHead: p('SELECT * FROM audit_chain_heads WHERE account = ?'),
+      chainHeads: p('SELECT * FROM audit_chain_heads ORDER BY account'),
+      setChainHead: p(
+        'INSERT INTO audit_chain_heads (account, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
+      ),
+      policyByUser: p('SELECT * FROM byok_policies WHERE user_id = ?'),
+      insertPolicy: p(
+        'INSERT INTO byok_policies (user_id, policy, revision, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING',
+      ),
+      updatePolicy: p(
+        'UPDATE byok_policies SET policy = ?, revision = ?, updated_at = ? WHERE user_id = ? AND revision = ?',
+      ),
       insertSecret: p(
         'INSERT INTO service_secrets (name, ciphertext, wrapped_dek, kek_id, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
       ),
@@ -178,7 +199,73 @@ export class SqliteStorage implements Storage {
   }
 
   async insertAuditEvent(audit: AuditEvent): Promise<void> {
-    this.stmt.insertAudit.run(...auditParams(audit));
+    this.db.transaction(() => this.appendAudit(audit)).immediate();
+  }
+
+  setAuditChain(chain: AuditChain): void {
+    this.chain = chain;
+  }
+
+  /**
+   * Appends an event to its account's chain. Only inside an immediate transaction: that holds the
+   * database's write lock from its start, so no other writer (thread or process) can append between
+   * our read of the head and our write of the new one.
+   */
+  private appendAudit(audit: AuditEvent): void {
+    if (!this.chain) throw new Error('audit write before the audit chain was set');
+    const account = audit.actorUserId;
+    const head = this.stmt.chainHead.get(account) as Row | undefined;
+    const seq = head ? Number(head.seq) + 1 : 1;
+    const prevHash = head ? String(head.hash) : GENESIS_HASH;
+    const hash = this.chain.link(audit, account, seq, prevHash);
+    this.stmt.insertAudit.run(...chainedAuditParams(audit, account, seq, prevHash, hash));
+    this.stmt.setChainHead.run(account, seq, hash);
+  }
+
+  /** True when the account's policy is still at the guard's revision. Inside the write's transaction. */
+  private policyHolds(guard: PolicyGuard | undefined): boolean {
+    if (!guard) return true;
+    const row = this.stmt.policyByUser.get(guard.userId) as Row | undefined;
+    return (row ? Number(row.revision) : 0) === guard.revision;
+  }
+
+  async auditChain(query: {
+    account?: string | undefined;
+    after?: { account: string; seq: number } | undefined;
+    since?: string | undefined;
+    limit: number;
+  }): Promise<ChainedAuditEvent[]> {
+    const { sql, params } = auditChainQuery(query);
+    return (this.db.prepare(sql).all(...params) as Row[]).map(toChainedAuditEvent);
+  }
+
+  async auditChainHeads(): Promise<ChainHead[]> {
+    return (this.stmt.chainHeads.all() as Row[]).map(toChainHead);
+  }
+
+  async getByokPolicy(userId: string): Promise<ByokPolicyRecord | undefined> {
+    const row = this.stmt.policyByUser.get(userId) as Row | undefined;
+    return row ? toByokPolicy(row) : undefined;
+  }
+
+  async putByokPolicy(
+    userId: string,
+    next: ByokPolicyRecord,
+    expectedRevision: number,
+    audit: AuditEvent,
+  ): Promise<boolean> {
+    const doc = JSON.stringify(next.policy);
+    return this.db
+      .transaction(() => {
+        const res =
+          expectedRevision === 0
+            ? this.stmt.insertPolicy.run(userId, doc, next.revision, next.updatedAt)
+            : this.stmt.updatePolicy.run(doc, next.revision, next.updatedAt, userId, expectedRevision);
+        if (res.changes !== 1) return false;
+        this.appendAudit(audit);
+        return true;
+      })
+      .immediate();
   }
 
   async findToken(tokenHash: string): Promise<{ token: TokenRecord; user: User } | undefined> {
@@ -190,12 +277,19 @@ export class SqliteStorage implements Storage {
     };
   }
 
-  async createWorkspace(ws: Workspace, config: AiConfigRecord, audit: AuditEvent): Promise<void> {
-    this.db
+  async createWorkspace(
+    ws: Workspace,
+    config: AiConfigRecord,
+    audit: AuditEvent,
+    guard?: PolicyGuard,
+  ): Promise<boolean> {
+    return this.db
       .transaction(() => {
+        if (!this.policyHolds(guard)) return false;
         this.stmt.insertWorkspace.run(ws.id, ws.userId, ws.name, ws.createdAt);
         this.stmt.insertConfig.run('workspace', ws.id, ...aiConfigParams(config));
-        this.stmt.insertAudit.run(...auditParams(audit));
+        this.appendAudit(audit);
+        return true;
       })
       .immediate();
   }
@@ -208,7 +302,7 @@ export class SqliteStorage implements Storage {
         for (const { workspace: ws, config, audit } of entries) {
           this.stmt.insertWorkspace.run(ws.id, ws.userId, ws.name, ws.createdAt);
           this.stmt.insertConfig.run('workspace', ws.id, ...aiConfigParams(config));
-          this.stmt.insertAudit.run(...auditParams(audit));
+          this.appendAudit(audit);
         }
       })
       .immediate();
@@ -255,7 +349,7 @@ export class SqliteStorage implements Storage {
         this.stmt.deleteConfig.run('workspace', workspaceId);
         this.stmt.deleteRuntimeTokens.run(workspaceId);
         this.stmt.deleteBindings.run(workspaceId);
-        this.stmt.insertAudit.run(...auditParams(audit));
+        this.appendAudit(audit);
         return true;
       })
       .immediate();
@@ -271,9 +365,11 @@ export class SqliteStorage implements Storage {
     next: AiConfigRecord,
     expectedRevision: number,
     audit: AuditEvent,
+    guard?: PolicyGuard,
   ): Promise<boolean> {
     return this.db
       .transaction(() => {
+        if (!this.policyHolds(guard)) return false;
         if (expectedRevision === 0) {
           if (this.stmt.configByOwner.get(owner.kind, owner.id)) return false;
           this.stmt.insertConfig.run(owner.kind, owner.id, ...aiConfigParams(next));
@@ -286,7 +382,7 @@ export class SqliteStorage implements Storage {
           );
           if (res.changes !== 1) return false;
         }
-        this.stmt.insertAudit.run(...auditParams(audit));
+        this.appendAudit(audit);
         return true;
       })
       .immediate();

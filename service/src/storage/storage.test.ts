@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { AuditChain } from '../audit/chain.js';
 import { newId } from '../ids.js';
 import { freshStore, type TestStore } from '../testing/harness.js';
 import { openStorage } from './open.js';
@@ -24,6 +26,7 @@ const instances = (n: number) =>
   Promise.all(
     Array.from({ length: n }, async () => {
       const storage = await openStorage(store);
+      storage.setAuditChain(new AuditChain(randomBytes(32)));
       opened.push(storage);
       return storage;
     }),

@@ -1,3 +1,4 @@
+import type { AuditChain, ChainedAuditEvent, ChainHead } from '../audit/chain.js';
 import type { Envelope } from '../crypto/envelope.js';
 
 export type AiMode = 'managed' | 'byok';
@@ -56,9 +57,11 @@ export interface AiConfigRecord {
 }
 
 export type KeyEvent = 'set' | 'rotated' | 'cleared';
+/** What an audit event is about: a config, or the account itself (its BYOK policy, a refused create). */
+export type AuditOwnerKind = ConfigOwnerKind | 'account';
 export interface AuditEvent {
   readonly id: string;
-  readonly ownerKind: ConfigOwnerKind;
+  readonly ownerKind: AuditOwnerKind;
   readonly ownerId: string;
   readonly actorUserId: string;
   readonly actorName: string;
@@ -68,6 +71,29 @@ export interface AuditEvent {
   readonly keyEvent: KeyEvent | null;
   readonly revision: number | null;
   readonly at: string;
+}
+
+/** An account's BYOK policy as stored: the document (rules and enforcement) is the policy module's. */
+export interface ByokPolicyRecord {
+  readonly policy: Readonly<Record<string, unknown>>;
+  readonly revision: number;
+  readonly updatedAt: string;
+}
+
+/**
+ * A config write checked against the account's policy at `revision` (0: none): storage writes only
+ * if that is still the policy in force when the write commits, so a policy change that races the
+ * write either comes before it (and the write is checked again) or after it.
+ */
+export interface PolicyGuard {
+  readonly userId: string;
+  readonly revision: number;
+}
+
+/** A place in the audit chains, (account, seq): pages of `auditChain` continue after one. */
+export interface ChainPosition {
+  readonly account: string;
+  readonly seq: number;
 }
 
 /** The sort key of a list item as strings, in the list's order: a page continues after one. */
@@ -118,7 +144,13 @@ export interface Storage {
   /** Marks a runtime token used; true only for the first caller (atomic across instances). */
   consumeRuntimeToken(tokenHash: string): Promise<boolean>;
 
-  createWorkspace(workspace: Workspace, config: AiConfigRecord, audit: AuditEvent): Promise<void>;
+  /** Creates the workspace with its config and audit event; false when `guard`'s policy moved meanwhile. */
+  createWorkspace(
+    workspace: Workspace,
+    config: AiConfigRecord,
+    audit: AuditEvent,
+    guard?: PolicyGuard,
+  ): Promise<boolean>;
   /** Creates many workspaces, each with its config and audit event, in one transaction (imports, benchmarks). */
   createWorkspaces(
     entries: readonly { workspace: Workspace; config: AiConfigRecord; audit: AuditEvent }[],
@@ -158,11 +190,40 @@ export interface Storage {
     next: AiConfigRecord,
     expectedRevision: number,
     audit: AuditEvent,
+    guard?: PolicyGuard,
   ): Promise<boolean>;
   /** One page of an owner's audit trail, newest first; the key is [id]. */
   listAudit(owner: ConfigOwner, page: PageRequest): Promise<Page<AuditEvent>>;
   /** An audit event on its own (one that goes with no config write, such as a key found unreadable). */
   insertAuditEvent(audit: AuditEvent): Promise<void>;
+
+  /**
+   * The chain every audit event is appended to (required before the first audit write). Appends of
+   * one account are serialized inside the writing transaction: a locked head row on PostgreSQL,
+   * SQLite's immediate transactions.
+   */
+  setAuditChain(chain: AuditChain): void;
+  /**
+   * Chained events in (account, seq) order after `after`, at most `limit`: of one account, or of
+   * all (verification). `since` keeps only events at or after that time.
+   */
+  auditChain(query: {
+    account?: string | undefined;
+    after?: ChainPosition | undefined;
+    since?: string | undefined;
+    limit: number;
+  }): Promise<ChainedAuditEvent[]>;
+  /** Every account's chain head. */
+  auditChainHeads(): Promise<ChainHead[]>;
+
+  getByokPolicy(userId: string): Promise<ByokPolicyRecord | undefined>;
+  /** Compare-and-set, as putAiConfig (0: no policy yet), with its audit event, in one transaction. */
+  putByokPolicy(
+    userId: string,
+    next: ByokPolicyRecord,
+    expectedRevision: number,
+    audit: AuditEvent,
+  ): Promise<boolean>;
 
   /** A gateway token with its user and its workspace's current config, in one read. */
   findGatewayTokenCaller(
