@@ -208,7 +208,7 @@ describe('rigbox audit verify', () => {
     await tamper('DELETE FROM audit_events WHERE chain_account = ? AND chain_seq = 2', [account]);
     const { code, out } = await verify();
     expect(code).toBe(1);
-    expect(out).toMatch(new RegExp(`link #2 .*expected event #2, found #3: an event was deleted`));
+    expect(out).toMatch(/link #2 .*expected event #2, found #3: an event was deleted/);
   });
 
   it('names the link when events are reordered', async () => {
