@@ -227,6 +227,11 @@ export async function policyRoutes(app: FastifyInstance, opts: { storage: Storag
           200: z.object({
             enforcement: Enforcement,
             revision: z.number().int(),
+            max_key_age_days: z
+              .number()
+              .int()
+              .nullable()
+              .describe("The policy's key age limit, for callers that check the ages of keys they know."),
             violations: z.array(ViolationView),
           }),
           ...bodyErrors,
@@ -240,7 +245,12 @@ export async function policyRoutes(app: FastifyInstance, opts: { storage: Storag
       const violations = configViolations(p.policy, { mode, provider, model: model ?? null });
       const aged = keyAgeViolation(p.policy, keyAgeDays(keyAt ?? null, !!keyAt, new Date()));
       if (aged) violations.push(aged);
-      return { enforcement: p.policy.enforcement, revision: p.revision, violations };
+      return {
+        enforcement: p.policy.enforcement,
+        revision: p.revision,
+        max_key_age_days: p.policy.max_key_age_days,
+        violations,
+      };
     },
   );
 

@@ -346,7 +346,7 @@ describe('the report', () => {
       api_key_updated_at: new Date(Date.now() - 40 * 86_400_000).toISOString(),
     });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ enforcement: 'report', revision: 1 });
+    expect(res.body).toMatchObject({ enforcement: 'report', revision: 1, max_key_age_days: 30 });
     expect(res.body.violations.map((v: { rule: string }) => v.rule)).toEqual([
       'allowed_models',
       'max_key_age_days',
