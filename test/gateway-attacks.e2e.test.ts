@@ -49,7 +49,7 @@ class RecordingUpstream {
         res.write('data: first\n\n');
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/json' });
+      res.writeHead(200, { 'content-type': 'application/json', 'openai-organization': 'org-platform' });
       res.end(JSON.stringify({ ok: true }));
     });
   });
@@ -299,6 +299,12 @@ describe('the caller cannot choose the upstream request target', () => {
       `${prefix}/v1/%zz/x`,
       `http://evil.example${prefix}/v1/chat/completions`,
       `/gateway/openai/w/../w/${ws}/v1/chat/completions`,
+      `${prefix}/v1/..;/x`,
+      `${prefix}/v1/.;/x`,
+      `${prefix}/v1;x/chat/completions`,
+      `${prefix}/v1/%3b/x`,
+      `${prefix}/v1/%ef%bc%8e%ef%bc%8e/x`,
+      `${prefix}/v1/%ef%bc%8f/x`,
     ];
     const spent = await used();
     const count = upstream.received.length;
@@ -372,6 +378,112 @@ describe('the caller cannot choose the upstream request target', () => {
     );
     expect(huge === 'closed' || (typeof huge === 'object' && huge.status === 431)).toBe(true);
     expect(upstream.received.length).toBe(count);
+  });
+});
+
+describe('managed mode lends the platform key to inference only, and the caller chooses no headers upstream', () => {
+  let ws = '';
+  let gatewayToken = '';
+  beforeAll(async () => {
+    ws = (
+      await api('POST', '/api/workspaces', {
+        name: 'managed',
+        ai_config: { mode: 'managed', provider: 'openai' },
+      })
+    ).body.id as string;
+    gatewayToken = (await runtimeEnv(ws)).env.RIGBOX_GATEWAY_TOKEN ?? '';
+  });
+
+  it('files, fine-tuning and admin endpoints are a 403 that reaches nothing and spends nothing', async () => {
+    const spent = await used();
+    const count = upstream.received.length;
+    for (const [method, path] of [
+      ['GET', '/v1/files'],
+      ['DELETE', '/v1/files/file-OTHERTENANT'],
+      ['GET', '/v1/organization/users'],
+      ['POST', '/v1/fine_tuning/jobs'],
+      ['GET', '/v1/responses/resp_other'],
+    ] as const) {
+      const answer = await raw(
+        server.url,
+        request(
+          method,
+          `/gateway/openai/w/${ws}${path}`,
+          { authorization: `Bearer ${gatewayToken}` },
+          method === 'POST' ? '{}' : '',
+        ),
+        method === 'POST' ? '{}' : '',
+      );
+      expect(answer, `${method} ${path}`).toMatchObject({ status: 403 });
+    }
+    expect(upstream.received.length).toBe(count);
+    expect(await used()).toBe(spent);
+  });
+
+  it('only allowlisted headers go upstream; account headers never with the platform key, and never back', async () => {
+    const answer = await raw(
+      server.url,
+      request(
+        'POST',
+        `/gateway/openai/w/${ws}/v1/chat/completions`,
+        {
+          authorization: `Bearer ${gatewayToken}`,
+          'content-type': 'application/json',
+          'x-stainless-lang': 'js',
+          'openai-organization': 'org-other',
+          'openai-project': 'proj_other',
+          'x-original-url': '/admin',
+          'x-http-method-override': 'DELETE',
+          'x-forwarded-prefix': '/evil',
+          via: '1.1 evil',
+          cookie: 'session=1',
+          Connection: 'close, x-stainless-lang',
+        },
+        '{}',
+      ),
+      '{}',
+    );
+    expect(answer).toMatchObject({ status: 200 });
+    if (typeof answer === 'object') expect(answer.headers['openai-organization']).toBeUndefined();
+    const sent = upstream.received.at(-1)?.headers ?? {};
+    expect(sent['content-type']).toBe('application/json');
+    for (const h of [
+      'openai-organization',
+      'openai-project',
+      'x-original-url',
+      'x-http-method-override',
+      'x-forwarded-prefix',
+      'via',
+      'cookie',
+      'x-stainless-lang',
+    ]) {
+      expect(sent[h], h).toBeUndefined();
+    }
+  });
+
+  it('a declared body over 10 MiB is a 413 before auth; a chunked one is cut at 10 MiB and its credit given back', async () => {
+    const declared = await raw(
+      server.url,
+      `POST /gateway/openai/w/${ws}/v1/chat/completions HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer ${gatewayToken}\r\nContent-Type: application/json\r\nContent-Length: ${11 * 1024 * 1024}\r\n\r\n`,
+      '{}',
+      { timeoutMs: 3000 },
+    );
+    expect(declared).toMatchObject({ status: 413 });
+    const spent = await used();
+    const res = await fetch(`${server.url}/gateway/openai/w/${ws}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${gatewayToken}`, 'content-type': 'application/json' },
+      body: new ReadableStream({
+        start(controller) {
+          const chunk = new Uint8Array(1024 * 1024).fill(32);
+          for (let i = 0; i < 11; i++) controller.enqueue(chunk);
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit).catch(() => undefined);
+    if (res) expect(res.status).toBe(413);
+    await expect.poll(used, { timeout: 3000 }).toBe(spent);
   });
 });
 
@@ -522,6 +634,59 @@ describe('login floods, echoes and logs', () => {
         raw(limited.url, request('GET', '/api/workspaces', { authorization: `Bearer ${bearer}` }), '', {
           localAddress,
         });
+      // First, from a third address: preflights with no credential, and a byok process still presenting
+      // its rotated key, are not guesses: they never lock that host out.
+      const call = async (method: string, path: string, body?: unknown, bearer = valid) => {
+        const res = await fetch(`${limited.url}${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${bearer}`,
+            ...(body ? { 'content-type': 'application/json' } : {}),
+          },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+        return res.json();
+      };
+      const oldKey = canaryKey('sk-proj-');
+      const w = (
+        await call('POST', '/api/workspaces', {
+          name: 'r',
+          ai_config: { mode: 'byok', provider: 'openai', api_key: oldKey },
+        })
+      ).id;
+      const minted = await call('POST', `/api/workspaces/${w}/runtime-tokens`);
+      await call('GET', '/api/runtime/env', undefined, minted.token);
+      await call('PUT', `/api/workspaces/${w}/ai-config`, {
+        mode: 'byok',
+        provider: 'openai',
+        api_key: canaryKey('sk-proj-'),
+      });
+      const host = '127.0.0.3';
+      for (let i = 0; i < 8; i++) {
+        const preflight = await raw(
+          limited.url,
+          request('OPTIONS', `/gateway/openai/w/${w}/v1/chat/completions`, {}),
+          '',
+          { localAddress: host },
+        );
+        expect(preflight).toMatchObject({ status: 401 });
+        const stale = await raw(
+          limited.url,
+          request(
+            'POST',
+            `/gateway/openai/w/${w}/v1/chat/completions`,
+            { authorization: `Bearer ${oldKey}`, 'content-type': 'application/json' },
+            '{}',
+          ),
+          '{}',
+          { localAddress: host },
+        );
+        expect(stale).toMatchObject({ status: 401 });
+        if (typeof stale === 'object')
+          expect(JSON.parse(stale.body)).toMatchObject({ code: 'api_key_not_current' });
+      }
+      expect(await get(valid, host)).toMatchObject({ status: 200 });
+
       for (let i = 0; i < 5; i++)
         expect(await get(`rbx_guess${i}${randomBytes(16).toString('hex')}`)).toMatchObject({ status: 401 });
       const blocked = await get(`rbx_guess${randomBytes(16).toString('hex')}`);
@@ -597,8 +762,32 @@ describe('data files', () => {
       expect(res.stderr).not.toMatch(/\n\s+at /);
       expect(existsSync(join(dataDir, 'master.key'))).toBe(false);
       expect(readdirSync(dataDir).sort()).toEqual(before);
+      expect(res.stderr).toMatch(/master key .* does not open this database/);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a start refused on a setting, or on a port in use, leaves no data folder behind', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'rigbox-refused-'));
+    const blocker = net.createServer();
+    await new Promise<void>((ok) => blocker.listen(0, '127.0.0.1', ok));
+    try {
+      const dataDir = join(parent, 'data');
+      for (const [env, args, message] of [
+        [{ RIGBOX_AUTH_FAILURE_LIMIT: '0' }, ['--port', '0'], /RIGBOX_AUTH_FAILURE_LIMIT/],
+        [{ RIGBOX_UPSTREAM_IDLE_TIMEOUT_MS: 'abc' }, ['--port', '0'], /RIGBOX_UPSTREAM_IDLE_TIMEOUT_MS/],
+        [{}, ['--port', String((blocker.address() as net.AddressInfo).port)], /in use/],
+      ] as const) {
+        const res = rigbox(['serve', ...args], { RIGBOX_DATA_DIR: dataDir, ...env });
+        expect(res.status).not.toBe(0);
+        expect(res.stderr).toMatch(message);
+        expect(res.stderr).not.toMatch(/unexpected failure|\n\s+at /);
+        expect(existsSync(dataDir)).toBe(false);
+      }
+    } finally {
+      blocker.close();
+      rmSync(parent, { recursive: true, force: true });
     }
   });
 });

@@ -37,3 +37,6 @@ export class PolicyViolationError extends ApiError {
     super(422, 'policy_violation', message, field);
   }
 }
+
+/** A setting the service cannot start with; said in one line, naming the setting, never its value. */
+export class ConfigError extends Error {}

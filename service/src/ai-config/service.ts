@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { AuditChain } from '../audit/chain.js';
 import { type Envelope, EnvelopeError, type Envelopes } from '../crypto/envelope.js';
 import { Fingerprinter } from '../crypto/fingerprint.js';
@@ -44,7 +44,9 @@ const READABLE_CACHE_MAX = 100_000;
 
 /** One stored envelope of one record: its identity for the caches of what opens. */
 const envelopeStamp = (owner: ConfigOwner, key: Envelope) =>
-  `${recordId(owner)}|${key.kekId}|${key.wrappedDek}|${key.ciphertext}`;
+  createHash('sha256')
+    .update(`${recordId(owner)}|${key.kekId}|${key.wrappedDek}|${key.ciphertext}`)
+    .digest('base64');
 const MAX_WRITE_ATTEMPTS = 8;
 
 export const etagOf = (revision: number) => `"${revision}"`;
@@ -97,6 +99,8 @@ export class AiConfigs {
   private readonly writes = new Map<string, Promise<unknown>>();
   /** Whether an envelope opens, by record and envelope (see keyState). */
   private readonly readable = new Map<string, boolean>();
+  /** The master key ids the `readable` answers were found under. */
+  private readableKeks = '';
   /** Envelopes already reported unreadable in the audit trail by this instance. */
   private readonly reportedUnreadable = new Set<string>();
 
@@ -335,14 +339,30 @@ export class AiConfigs {
   /** The stored key for the runtime or the gateway: one that does not open is reported, never thrown. */
   readKey(owner: ConfigOwner, config: AiConfigRecord): StoredKey {
     if (!config.key) return { state: 'unset' };
+    const stamp = envelopeStamp(owner, config.key);
     try {
       const key = this.envelopes.open(recordId(owner), config.key);
-      this.readable.set(envelopeStamp(owner, config.key), true);
+      this.remember(stamp, true);
       return { state: 'set', key };
     } catch (err) {
-      if (err instanceof EnvelopeError) return { state: 'unreadable' };
-      throw err;
+      if (!(err instanceof EnvelopeError)) throw err;
+      this.remember(stamp, false);
+      return { state: 'unreadable' };
     }
+  }
+
+  private remember(stamp: string, readable: boolean): void {
+    // The answer holds while the configured master keys do; a key file reloaded with fewer keys
+    // (or others) starts the cache over.
+    const keks = this.envelopes.kekIds.join(',');
+    if (keks !== this.readableKeks) {
+      this.readable.clear();
+      this.readableKeks = keks;
+    }
+    if (this.readable.size >= READABLE_CACHE_MAX) {
+      this.readable.delete(this.readable.keys().next().value as string);
+    }
+    this.readable.set(stamp, readable);
   }
 
   /**
@@ -353,15 +373,10 @@ export class AiConfigs {
   keyState(owner: ConfigOwner, config: AiConfigRecord): KeyState {
     if (!config.key) return 'unset';
     const stamp = envelopeStamp(owner, config.key);
-    let readable = this.readable.get(stamp);
-    if (readable === undefined) {
-      readable = this.readKey(owner, config).state === 'set';
-      if (this.readable.size >= READABLE_CACHE_MAX) {
-        this.readable.delete(this.readable.keys().next().value as string);
-      }
-      this.readable.set(stamp, readable);
-    }
-    return readable ? 'set' : 'unreadable';
+    const known =
+      this.envelopes.kekIds.join(',') === this.readableKeks ? this.readable.get(stamp) : undefined;
+    if (known !== undefined) return known ? 'set' : 'unreadable';
+    return this.readKey(owner, config).state === 'set' ? 'set' : 'unreadable';
   }
 
   view(owner: ConfigOwner, config: AiConfigRecord): AiConfigView {
@@ -379,10 +394,12 @@ export class AiConfigs {
     userId: string,
     log: { error(obj: object, msg: string): void },
   ): Promise<ApiError> {
-    log.error({ record: recordId(owner) }, 'stored key failed to decrypt: refusing to use it');
     const stamp = config.key ? envelopeStamp(owner, config.key) : recordId(owner);
     if (!this.reportedUnreadable.has(stamp)) {
+      // Once per envelope: a process retrying in a loop floods neither the log nor the trail.
+      if (this.reportedUnreadable.size >= READABLE_CACHE_MAX) this.reportedUnreadable.clear();
       this.reportedUnreadable.add(stamp);
+      log.error({ record: recordId(owner) }, 'stored key failed to decrypt: refusing to use it');
       await this.storage.insertAuditEvent(
         this.auditEvent(
           { userId, name: 'rigbox' },

@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AiConfigs } from '../ai-config/service.js';
 import { describeBrokenLink, verifyStoredChains } from '../audit/verify.js';
@@ -6,7 +7,7 @@ import { createUserToken, USER_NAME_PATTERN } from '../auth/tokens.js';
 import { Envelopes } from '../crypto/envelope.js';
 import { KeyringError, loadKeyring } from '../crypto/keyring.js';
 import { rewrapAll } from '../crypto/rotate.js';
-import { UpstreamConfigError } from '../gateway/upstreams.js';
+import { ConfigError } from '../errors.js';
 import { createLogger } from '../logging/logger.js';
 import { createService } from '../service.js';
 import { openStorage } from '../storage/open.js';
@@ -57,8 +58,35 @@ async function serve(args: string[]) {
     .filter(([name, value]) => name.startsWith('RIGBOX_PLATFORM_KEY_') && value)
     .map(([, value]) => value as string);
   const logger = createLogger({ secrets: platformKeys });
-  const service = await createService({ dataDir, databaseUrl: process.env.RIGBOX_DATABASE_URL, logger });
-  const address = await service.app.listen({ port, host });
+  // A start that fails leaves no new file behind: what this start creates is removed if it fails.
+  const existed = new Set(existsSync(dataDir) ? readdirSync(dataDir) : []);
+  const dirExisted = existsSync(dataDir);
+  const undo = () => {
+    if (!dirExisted) rmSync(dataDir, { recursive: true, force: true });
+    else if (existsSync(dataDir)) {
+      for (const f of readdirSync(dataDir)) if (!existed.has(f)) rmSync(join(dataDir, f), { force: true });
+    }
+  };
+  let service: Awaited<ReturnType<typeof createService>>;
+  let address: string;
+  try {
+    service = await createService({ dataDir, databaseUrl: process.env.RIGBOX_DATABASE_URL, logger });
+  } catch (err) {
+    undo();
+    throw err;
+  }
+  try {
+    address = await service.app.listen({ port, host });
+  } catch (err) {
+    await service.close();
+    undo();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE')
+      throw new CliError(`port ${port} on ${host} is in use: pick another with --port`);
+    if (code === 'EACCES' || code === 'EADDRNOTAVAIL')
+      throw new CliError(`cannot listen on ${host}:${port} (${code})`);
+    throw err;
+  }
   say(`rigbox: serving the AI config API on ${address} (storage: ${service.storage.kind}, data: ${dataDir})`);
   say(`rigbox: API docs at ${address}/docs; get a token with: TOKEN=$(npx rigbox token create --user alice)`);
   let stopping = false;
@@ -186,7 +214,7 @@ export async function main(argv: string[]): Promise<void> {
       err instanceof CliError ||
       err instanceof KeyringError ||
       err instanceof ExecError ||
-      err instanceof UpstreamConfigError;
+      err instanceof ConfigError;
     const message = known ? (err as Error).message : `unexpected failure: ${(err as Error).message}`;
     say(`rigbox: error: ${message}`);
     process.exitCode = 1;

@@ -53,6 +53,11 @@ const dataAad = (recordId: string) => `rigbox/secret/v1/${recordId}`;
 export class Envelopes {
   constructor(private readonly keyring: Keyring) {}
 
+  /** The master keys configured now, as ids: whether an envelope opens can change when they do. */
+  get kekIds(): readonly string[] {
+    return this.keyring.ids;
+  }
+
   seal(recordId: string, secret: string): Envelope {
     const dek = randomBytesPooled(32);
     try {

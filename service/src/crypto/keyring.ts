@@ -111,6 +111,7 @@ export class Keyring {
   }
 
   get ids(): string[] {
+    this.refresh();
     return this.keks.map((k) => k.id);
   }
 

@@ -1,3 +1,4 @@
+import { type Readable, Transform } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Agent, errors as undiciErrors } from 'undici';
 import { type AiProviderId, aiProvider, MANAGED_PROVIDER_IDS } from '../ai-config/providers.js';
@@ -9,7 +10,13 @@ import { GATEWAY_TOKEN_PREFIX } from '../runtime/routes.js';
 import type { GatewayCaller, Storage, User } from '../storage/types.js';
 import { currentPeriod, PLAN_CREDITS } from './credits.js';
 import { GatewayTargetError, parseGatewayTarget } from './target.js';
-import { DEFAULT_UPSTREAM_TIMEOUTS, type Upstream, type UpstreamTimeouts } from './upstreams.js';
+import {
+  COMMON_FORWARD_HEADERS,
+  DEFAULT_UPSTREAM_TIMEOUTS,
+  FORWARD_HEADER_PREFIXES,
+  type Upstream,
+  type UpstreamTimeouts,
+} from './upstreams.js';
 
 export interface GatewayOptions {
   storage: Storage;
@@ -18,29 +25,6 @@ export interface GatewayOptions {
   timeouts?: UpstreamTimeouts;
 }
 
-/** Hop-by-hop, caller-identity and proxy headers that must not be forwarded upstream. */
-const DROP_REQUEST = new Set([
-  'host',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'expect',
-  'http2-settings',
-  'proxy-authorization',
-  'authorization',
-  'x-api-key',
-  'x-goog-api-key',
-  'cookie',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-  'x-real-ip',
-]);
 const DROP_RESPONSE = new Set([
   'connection',
   'keep-alive',
@@ -49,6 +33,55 @@ const DROP_RESPONSE = new Set([
   'set-cookie',
   'trailer',
 ]);
+/** The largest body the gateway forwards (a request with images or long context fits). */
+export const GATEWAY_BODY_LIMIT = 10 * 1024 * 1024;
+
+/** A body that grew past GATEWAY_BODY_LIMIT while it streamed through. */
+class BodyTooLarge extends Error {}
+
+/** Counts a streamed body and fails it past the limit (a chunked body declares no length). */
+function limited(body: Readable): Readable {
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > GATEWAY_BODY_LIMIT) done(new BodyTooLarge());
+      else done(null, chunk);
+    },
+  });
+  body.on('error', (err) => counter.destroy(err));
+  return body.pipe(counter);
+}
+
+/**
+ * The caller's headers that go upstream: an allowlist (the common ones, the provider's SDK
+ * headers, and its account headers only with the workspace's own key). A denylist let through
+ * whatever a proxy or a path-scoped upstream might act on (x-original-url, method overrides, ...).
+ */
+function forwardedHeaders(
+  request: FastifyRequest,
+  upstream: Upstream,
+  withAccount: boolean,
+  sendsBody: boolean,
+) {
+  const headers: Record<string, string> = {};
+  // Headers the caller named in Connection are hop-by-hop (RFC 9110 7.6.1), whatever their name.
+  const named = String(request.headers.connection ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase());
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || named.includes(name)) continue;
+    const allowed =
+      COMMON_FORWARD_HEADERS.has(name) ||
+      upstream.forwardHeaders.includes(name) ||
+      (withAccount && upstream.accountHeaders.includes(name)) ||
+      FORWARD_HEADER_PREFIXES.some((p) => name.startsWith(p));
+    if (allowed) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  if (!sendsBody) delete headers['content-length'];
+  return headers;
+}
+
 /** Methods the providers' APIs use; anything else is refused before auth. */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -116,24 +149,28 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions) 
     upstream: Upstream,
     query: URLSearchParams,
     workspaceHint: string | undefined,
-  ): Promise<GatewayCaller | undefined> {
+  ): Promise<{ caller?: GatewayCaller; presented: boolean; stale?: boolean }> {
     const presented = upstream.callerKey(request.headers, query);
-    if (!presented) return undefined;
+    if (!presented) return { presented: false };
     // Gateway tokens have their own prefix; anything else can only be a workspace's byok key.
     if (presented.startsWith(`${GATEWAY_TOKEN_PREFIX}_`)) {
       const found = await storage.findGatewayTokenCaller(hashToken(presented));
-      if (!found) return undefined;
+      if (!found) return { presented: true };
       const expired = found.token.expiresAt !== null && Date.parse(found.token.expiresAt) <= Date.now();
-      if (found.token.kind !== 'gateway' || expired) return undefined;
-      if (workspaceHint !== undefined && workspaceHint !== found.caller.workspaceId) return undefined;
-      return found.caller;
+      if (found.token.kind !== 'gateway' || expired) return { presented: true };
+      if (workspaceHint !== undefined && workspaceHint !== found.caller.workspaceId)
+        return { presented: true };
+      return { caller: found.caller, presented: true };
     }
     // A byok process presents the workspace's real key, known here by its fingerprint only. It is
     // accepted only while it is the workspace's current key, for this provider, in byok mode: a
     // rotated, cleared or replaced key (or a switch to managed) locks the old one out at once,
     // on every instance, because the config read here is the stored one.
     const fingerprint = configs.fingerprint(presented);
-    const callers = (await storage.findKeyCallers(fingerprint)).filter(
+    const given = (await storage.findKeyCallers(fingerprint)).filter(
+      (c) => workspaceHint === undefined || c.workspaceId === workspaceHint,
+    );
+    const current = given.filter(
       (c) =>
         c.config.mode === 'byok' &&
         c.config.provider === upstream.provider &&
@@ -141,11 +178,13 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions) 
     );
     // The same key may have been given to several workspaces; the base URL's workspace segment
     // says which one is calling.
-    if (workspaceHint === undefined) return callers.length === 1 ? callers[0] : undefined;
-    return callers.find((c) => c.workspaceId === workspaceHint);
+    if (current.length === 1) return { caller: current[0], presented: true };
+    // A key this workspace's runtime was given, no longer its current one: a process still running
+    // after a rotation, not a guess (the caller holds the key already, so saying so leaks nothing).
+    return { presented: true, stale: current.length === 0 && given.length > 0 };
   }
 
-  app.all('/gateway/*', { schema: { hide: true }, bodyLimit: 10 * 1024 * 1024 }, async (request, reply) => {
+  app.all('/gateway/*', { schema: { hide: true }, bodyLimit: GATEWAY_BODY_LIMIT }, async (request, reply) => {
     if (!METHODS.has(request.method)) {
       return fail(
         reply,
@@ -172,10 +211,29 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions) 
         `a ${request.method} request to the gateway cannot carry a body`,
       );
     }
+    if (Number(request.headers['content-length'] ?? 0) > GATEWAY_BODY_LIMIT) {
+      reply.header('connection', 'close');
+      return fail(
+        reply,
+        413,
+        'body_too_large',
+        'the request body is larger than the gateway forwards (10 MiB)',
+      );
+    }
     refuseFailingAddress(request);
-    const caller = await resolveCaller(request, upstream, target.query, target.workspace);
+    const resolved = await resolveCaller(request, upstream, target.query, target.workspace);
+    const caller = resolved.caller;
     if (!caller) {
-      request.server.authFailures.fail(request.ip);
+      if (resolved.stale) {
+        return fail(
+          reply,
+          401,
+          'api_key_not_current',
+          "this key is no longer the workspace's key (rotated, cleared, or the workspace switched to managed): start the process again with `rigbox exec`",
+        );
+      }
+      // Only a credential that was presented and failed counts as a guess (a preflight has none).
+      if (resolved.presented) request.server.authFailures.fail(request.ip);
       return fail(
         reply,
         401,
@@ -209,6 +267,14 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions) 
       if (!MANAGED_PROVIDER_IDS.includes(provider) || !upstream.platformKey) {
         return fail(reply, 409, 'provider_not_managed', `managed mode does not serve ${provider} here`);
       }
+      if (!upstream.managedEndpoints.some((e) => e.method === request.method && e.path.test(target.path))) {
+        return fail(
+          reply,
+          403,
+          'endpoint_not_managed',
+          'managed mode serves inference endpoints only (completions, messages, embeddings, models); use byok for the rest of the API',
+        );
+      }
       const period = currentPeriod().start;
       const limit = PLAN_CREDITS[caller.user.plan] ?? PLAN_CREDITS.free;
       if (!(await storage.spendCredit(caller.user.id, period, limit))) {
@@ -227,18 +293,9 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions) 
     query.delete('key');
     const base = targetOf(upstream);
     const search = query.toString();
-    const headers: Record<string, string> = {};
-    // Headers the caller named in Connection are hop-by-hop too (RFC 9110 7.6.1).
-    const named = String(request.headers.connection ?? '')
-      .split(',')
-      .map((h) => h.trim().toLowerCase());
-    for (const [name, value] of Object.entries(request.headers)) {
-      if (value === undefined || DROP_REQUEST.has(name) || named.includes(name)) continue;
-      headers[name] = Array.isArray(value) ? value.join(', ') : value;
-    }
-    upstream.authorize(headers, key);
     const sendsBody = request.method !== 'GET' && request.method !== 'HEAD' && hasBody(request);
-    if (!sendsBody) delete headers['content-length'];
+    const headers = forwardedHeaders(request, upstream, config.mode === 'byok', sendsBody);
+    upstream.authorize(headers, key);
 
     // The caller going away aborts the upstream call (and, before any answer, refunds the credit).
     const abort = new AbortController();
@@ -255,16 +312,20 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions) 
           path: `${base.basePath}${target.path}${search ? `?${search}` : ''}`,
           method: request.method as 'GET',
           headers,
-          body: sendsBody ? (request.body as NodeJS.ReadableStream as import('node:stream').Readable) : null,
+          body: sendsBody ? limited(request.body as Readable) : null,
           signal: abort.signal,
         },
         ({ statusCode, headers: answer }) => {
           answered = true;
           const out: Record<string, string | string[]> = {};
           for (const [name, value] of Object.entries(answer)) {
-            if (value !== undefined && !DROP_RESPONSE.has(name)) out[name] = value;
+            if (value === undefined || DROP_RESPONSE.has(name)) continue;
+            // The platform's account at the provider is no business of a managed workspace.
+            if (config.mode === 'managed' && upstream.accountHeaders.includes(name)) continue;
+            out[name] = value;
           }
           out['x-rigbox-ai-mode'] = config.mode;
+          out['x-content-type-options'] = 'nosniff';
           reply.raw.writeHead(statusCode, out);
           // Each chunk is written as it arrives (server-sent events must not wait for the end).
           return reply.raw;
@@ -283,6 +344,18 @@ export async function gatewayRoutes(app: FastifyInstance, opts: GatewayOptions) 
       );
       if (reply.raw.headersSent) {
         reply.raw.destroy();
+        return;
+      }
+      if (err instanceof BodyTooLarge || (err as { cause?: unknown }).cause instanceof BodyTooLarge) {
+        const payload = JSON.stringify(
+          errorBody(413, 'body_too_large', 'the request body is larger than the gateway forwards (10 MiB)'),
+        );
+        reply.raw.writeHead(413, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          connection: 'close',
+        });
+        reply.raw.end(payload);
         return;
       }
       const label = aiProvider(provider as AiProviderId).label;

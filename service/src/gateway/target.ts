@@ -22,18 +22,25 @@ export interface GatewayTarget {
 
 export class GatewayTargetError extends Error {}
 
-/** A path segment (RFC 3986 pchar): unreserved, percent-encoded, sub-delims, ':' and '@'. */
-const PCHAR = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*$/;
+/**
+ * A path segment (RFC 3986 pchar: unreserved, percent-encoded, sub-delims, ':' and '@'), less ';'
+ * (literal or encoded, below): some servers cut a segment at ';' (`..;` is `..` to Tomcat and
+ * Spring), and no provider API uses it.
+ */
+const PCHAR = /^(?:[A-Za-z0-9\-._~!$&'()*+,=:@]|%[0-9A-Fa-f]{2})*$/;
 const WORKSPACE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 function decodeSegment(raw: string): string {
   if (!PCHAR.test(raw)) throw new GatewayTargetError('the path holds a character a URL path may not');
   const decoded = decodeURIComponent(raw);
-  if (decoded === '.' || decoded === '..') {
+  // Compatibility forms too: a full-width dot or solidus becomes one after NFKC, as some servers apply it.
+  const folded = decoded.normalize('NFKC');
+  if (decoded === '.' || decoded === '..' || folded === '.' || folded === '..') {
     throw new GatewayTargetError('dot segments (., ..) are not allowed in gateway paths');
   }
+  if (folded.includes(';')) throw new GatewayTargetError('";" is not allowed in gateway paths');
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
-  if (/[/\\\u0000-\u001f\u007f]/.test(decoded)) {
+  if (/[/\\\u0000-\u001f\u007f]/.test(folded)) {
     throw new GatewayTargetError(
       'an encoded slash, backslash or control character is not allowed in gateway paths',
     );

@@ -1,4 +1,5 @@
 import type { AiProviderId } from '../ai-config/providers.js';
+import { ConfigError } from '../errors.js';
 
 /**
  * The AI providers the gateway speaks for: where their API lives, how a caller presents a key,
@@ -20,7 +21,34 @@ export interface Upstream {
   /** Where the workspace's SDK finds the gateway: base URL variable and the path to put in it. */
   readonly baseUrlVar: string;
   readonly sdkPath: string;
+  /** Request headers forwarded besides the common ones: the SDK's version and feature headers. */
+  readonly forwardHeaders: readonly string[];
+  /**
+   * Headers that choose an account or project at the provider: forwarded with the workspace's own
+   * key, never with the platform's (every managed workspace shares the platform's account).
+   */
+  readonly accountHeaders: readonly string[];
+  /**
+   * What managed mode serves with the platform key: inference only. Files, batches, fine-tuning,
+   * stored objects and admin endpoints are shared by every managed workspace at the provider, so
+   * the platform key must never reach them.
+   */
+  readonly managedEndpoints: readonly { readonly method: string; readonly path: RegExp }[];
 }
+
+/** Headers any provider call may carry upstream; everything else the caller sent stays here. */
+export const COMMON_FORWARD_HEADERS: ReadonlySet<string> = new Set([
+  'accept',
+  'accept-encoding',
+  'content-type',
+  'content-length',
+  'user-agent',
+  'idempotency-key',
+]);
+/** The official SDKs describe themselves in x-stainless-* headers (language, version, retry count). */
+export const FORWARD_HEADER_PREFIXES: readonly string[] = ['x-stainless-'];
+
+const models = (prefix: string) => ({ method: 'GET', path: new RegExp(`^${prefix}/models(?:/[^/]+)?$`) });
 
 const header = (h: Record<string, string | string[] | undefined>, name: string) => {
   const v = h[name];
@@ -30,7 +58,7 @@ const bearer = (h: Record<string, string | string[] | undefined>) =>
   /^Bearer\s+(\S+)$/i.exec(header(h, 'authorization') ?? '')?.[1];
 
 /** A base URL setting the gateway cannot use; found at start, not on the first call. */
-export class UpstreamConfigError extends Error {}
+export class UpstreamConfigError extends ConfigError {}
 
 /** The variable's value as an http(s) URL; the value is not quoted back (it may hold credentials). */
 function baseUrl(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
@@ -94,6 +122,15 @@ export function loadUpstreams(env: NodeJS.ProcessEnv): Map<string, Upstream> {
       },
       baseUrlVar: 'OPENAI_BASE_URL',
       sdkPath: '/v1',
+      forwardHeaders: ['openai-beta'],
+      accountHeaders: ['openai-organization', 'openai-project'],
+      managedEndpoints: [
+        {
+          method: 'POST',
+          path: /^\/v1\/(?:chat\/completions|completions|responses|embeddings|moderations)$/,
+        },
+        models('/v1'),
+      ],
     },
     {
       provider: 'anthropic',
@@ -106,6 +143,9 @@ export function loadUpstreams(env: NodeJS.ProcessEnv): Map<string, Upstream> {
       },
       baseUrlVar: 'ANTHROPIC_BASE_URL',
       sdkPath: '',
+      forwardHeaders: ['anthropic-version', 'anthropic-beta'],
+      accountHeaders: [],
+      managedEndpoints: [{ method: 'POST', path: /^\/v1\/messages(?:\/count_tokens)?$/ }, models('/v1')],
     },
     {
       provider: 'google',
@@ -118,6 +158,16 @@ export function loadUpstreams(env: NodeJS.ProcessEnv): Map<string, Upstream> {
       },
       baseUrlVar: 'GOOGLE_GEMINI_BASE_URL',
       sdkPath: '',
+      forwardHeaders: ['x-goog-api-client'],
+      accountHeaders: ['x-goog-user-project'],
+      managedEndpoints: [
+        {
+          method: 'POST',
+          path: /^\/v1(?:beta)?\/models\/[^/:]+:(?:generateContent|streamGenerateContent|countTokens|embedContent|batchEmbedContents)$/,
+        },
+        models('/v1beta'),
+        models('/v1'),
+      ],
     },
   ];
   return new Map(list.map((u) => [u.provider, u]));

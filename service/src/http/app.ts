@@ -35,12 +35,17 @@ export interface AppOptions {
   upstreamTimeouts?: UpstreamTimeouts;
   /** Failed authentications per minute per client address before it gets 429s. */
   authFailuresPerMinute?: number;
+  /** Proxies trusted to name the client (RIGBOX_TRUST_PROXY); none by default. */
+  trustProxy?: boolean | number | string[];
   /** The base URL workspace processes reach this service at; default: from each request. */
   publicUrl?: string | undefined;
 }
 
-/** A whole request (headers and body) must arrive within this; a slow or stalled body is cut. */
-export const REQUEST_TIMEOUT_MS = 60_000;
+/**
+ * A whole request (headers and body) must arrive within this; a slow or stalled body is cut. Node
+ * checks every 30 s, so the cut comes 30 to 60 s in.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 /** Ids are safe to log; anything else in a path is the caller's text and may hold a secret. */
 const LOGGABLE_ID = /^(?:ws|tok|evt)_[0-9a-f]{1,40}$/;
@@ -97,7 +102,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     // We log one line per request ourselves (onResponse below), without headers or bodies.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: false,
+    // A hop count is one of the forms Fastify takes (its types list only the others).
+    trustProxy: (options.trustProxy ?? false) as boolean,
     requestTimeout: REQUEST_TIMEOUT_MS,
     frameworkErrors,
   });
