@@ -3,6 +3,8 @@ import type { ObjectValue, Provider, SchemaSpec } from '@rigbox/tfplugin';
 import { type Diagnostic, error, hasError, isUnknown, type Value } from '@rigbox/tfplugin';
 import type { ProviderClient } from './provider-client.js';
 import { AiDefaultsResource } from './resources/ai-defaults.resource.js';
+import { ByokPolicyResource } from './resources/byok-policy.resource.js';
+import { ByokReportDataSource } from './resources/byok-report.data-source.js';
 import { WorkspaceAiConfigDataSource } from './resources/workspace-ai-config.data-source.js';
 import { WorkspaceAiConfigResource } from './resources/workspace-ai-config.resource.js';
 import { RigboxClient } from './rigbox-client.js';
@@ -105,9 +107,10 @@ const firstEnv = (...names: string[]) =>
   names.map((n) => process.env[n]).find((v) => v !== undefined && v !== '');
 
 export class RigboxProvider implements Provider<ProviderClient> {
+  readonly address = 'rigbox/rigbox';
   readonly schema = schema;
-  readonly resources = [new WorkspaceAiConfigResource(), new AiDefaultsResource()];
-  readonly dataSources = [new WorkspaceAiConfigDataSource()];
+  readonly resources = [new WorkspaceAiConfigResource(), new AiDefaultsResource(), new ByokPolicyResource()];
+  readonly dataSources = [new WorkspaceAiConfigDataSource(), new ByokReportDataSource()];
 
   validate(config: ObjectValue): Diagnostic[] {
     const endpoint = str(config.endpoint);

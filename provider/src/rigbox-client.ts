@@ -22,6 +22,50 @@ export interface AiConfigInput {
   model?: string | null;
 }
 
+/** The account's BYOK policy as the API shows it. */
+export interface ByokPolicyView {
+  enforcement: 'enforce' | 'report';
+  allowed_modes: string[] | null;
+  allowed_providers: string[] | null;
+  allowed_models: Record<string, string[]> | null;
+  max_key_age_days: number | null;
+  revision: number;
+  updated_at: string | null;
+}
+export type ByokPolicyInput = Omit<ByokPolicyView, 'revision' | 'updated_at'>;
+
+export interface PolicyViolation {
+  rule: string;
+  field: 'mode' | 'provider' | 'model' | 'api_key';
+  message: string;
+}
+/** What the policy in force says of a config (its mode, provider and model). */
+export interface PolicyCheck {
+  enforcement: 'enforce' | 'report';
+  revision: number;
+  max_key_age_days: number | null;
+  violations: PolicyViolation[];
+}
+
+export interface ByokReportEntry {
+  workspace_id: string | null;
+  name: string | null;
+  mode: string;
+  provider: string;
+  model: string | null;
+  compliant: boolean;
+  violations: PolicyViolation[];
+  key_age_days: number | null;
+  key_past_max_age: boolean;
+}
+export interface ByokReportPage {
+  policy: { enforcement: 'enforce' | 'report'; revision: number };
+  generated_at: string;
+  defaults: ByokReportEntry | null;
+  workspaces: ByokReportEntry[];
+  next_cursor: string | null;
+}
+
 export class RigboxApiError extends Error {
   constructor(
     readonly status: number,
@@ -239,6 +283,51 @@ export class RigboxClient {
       if (!res.next_cursor || pages >= ids.length) return found;
       path = `${base}&cursor=${encodeURIComponent(res.next_cursor)}`;
     }
+  }
+
+  getPolicy(): Promise<ByokPolicyView> {
+    return this.request('GET', '/api/users/me/byok-policy');
+  }
+
+  putPolicy(input: ByokPolicyInput, ifRevision?: number): Promise<ByokPolicyView> {
+    return this.request(
+      'PUT',
+      '/api/users/me/byok-policy',
+      input,
+      ifRevision !== undefined ? { 'if-match': `"${ifRevision}"` } : {},
+    );
+  }
+
+  /** Checks asked during one run, by config: a plan of many alike configs asks once per kind. */
+  private checks = new Map<string, Promise<PolicyCheck>>();
+
+  /** The violations of a config under the policy in force (the service decides; nothing is written). */
+  checkPolicy(config: { mode: string; provider: string; model: string | null }): Promise<PolicyCheck> {
+    const key = JSON.stringify([config.mode, config.provider, config.model]);
+    let check = this.checks.get(key);
+    if (!check) {
+      check = this.request<PolicyCheck>('POST', '/api/users/me/byok-policy/check', config);
+      // A failed check is asked again next time, not remembered.
+      check.catch(() => this.checks.delete(key));
+      this.checks.set(key, check);
+    }
+    return check;
+  }
+
+  /** The whole report: the defaults and every workspace, following next_cursor. */
+  async getReport(): Promise<{ page: ByokReportPage; workspaces: ByokReportEntry[] }> {
+    const first = await this.request<ByokReportPage>('GET', '/api/users/me/byok-policy/report?limit=1000');
+    const workspaces = [...first.workspaces];
+    let cursor = first.next_cursor;
+    while (cursor) {
+      const next: ByokReportPage = await this.request<ByokReportPage>(
+        'GET',
+        `/api/users/me/byok-policy/report?limit=1000&cursor=${encodeURIComponent(cursor)}`,
+      );
+      workspaces.push(...next.workspaces);
+      cursor = next.next_cursor;
+    }
+    return { page: first, workspaces };
   }
 
   /** PUT with If-Match when a revision is given, so a concurrent change is a 412, not an overwrite. */

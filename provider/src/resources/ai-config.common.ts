@@ -76,6 +76,12 @@ export const CONFIG_ATTRIBUTES: Record<string, AttributeSpec> = {
     description:
       'The Vault secret version or SSM parameter version the key was read from (metadata only at plan time).',
   },
+  api_key_updated_at: {
+    type: 'string',
+    computed: true,
+    description:
+      "When Rigbox's stored key was last set, rotated or cleared (RFC 3339): the key's age, which the account's BYOK policy may limit (`max_key_age_days`).",
+  },
   revision: {
     type: 'number',
     computed: true,
@@ -313,6 +319,7 @@ function fromView(state: ObjectValue, view: AiConfigView): ObjectValue {
     model: view.model,
     api_key_set: view.api_key_set,
     api_key_fingerprint: view.api_key_fingerprint,
+    api_key_updated_at: view.api_key_updated_at,
     revision: view.revision,
     updated_at: view.updated_at,
   };
@@ -370,6 +377,8 @@ export async function planConfig(request: PlanRequest): Promise<PlanResult> {
     planned.api_key_set = isUnknown(mode) ? UNKNOWN : byok && hasKeyInput;
     planned.api_key_fingerprint = byok ? UNKNOWN : isUnknown(mode) ? UNKNOWN : null;
     planned.source_version = byok && source ? UNKNOWN : isUnknown(mode) ? UNKNOWN : null;
+    // The first PUT may set or clear a key of the existing config: its time is Rigbox's to say.
+    planned.api_key_updated_at = UNKNOWN;
     return { planned, plannedPrivate: Buffer.alloc(0) };
   }
 
@@ -410,6 +419,7 @@ export async function planConfig(request: PlanRequest): Promise<PlanResult> {
       planned.source_version = prior.source_version ?? null;
     }
   }
+  planned.api_key_updated_at = keyChanged ? UNKNOWN : (prior.api_key_updated_at ?? null);
   if (fieldsChanged || keyChanged) {
     planned.revision = UNKNOWN;
     planned.updated_at = UNKNOWN;
@@ -418,6 +428,81 @@ export async function planConfig(request: PlanRequest): Promise<PlanResult> {
     planned.updated_at = prior.updated_at ?? null;
   }
   return { planned, plannedPrivate: request.priorPrivate };
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Plan-time BYOK policy checks, so CI fails before apply: the planned mode, provider and model as
+ * the service judges them (under `enforce` an error naming the rule and the attribute, under
+ * `report` a warning), and the age of a key this plan keeps (a warning to rotate it at its source).
+ */
+export async function policyDiagnostics(
+  ops: AiConfigOps,
+  config: ObjectValue,
+  planned: ObjectValue,
+): Promise<Diagnostic[]> {
+  const { mode, ai_provider: provider, model } = planned;
+  if (typeof mode !== 'string' || typeof provider !== 'string' || isUnknown(model)) return [];
+  let check: Awaited<ReturnType<ProviderClient['rigbox']['checkPolicy']>>;
+  try {
+    check = await ops.client().rigbox.checkPolicy({ mode, provider, model: str(model) });
+  } catch (err) {
+    if (!(err instanceof RigboxApiError)) return [];
+    return [
+      warning(
+        'Cannot Check BYOK Policy',
+        `The account's BYOK policy could not be checked at plan time: ${err.message} (HTTP ${err.status}). Rigbox still enforces it at apply.`,
+      ),
+    ];
+  }
+  const diags: Diagnostic[] = [];
+  for (const v of check.violations) {
+    const path = v.field === 'provider' ? ['ai_provider'] : v.field === 'api_key' ? undefined : [v.field];
+    if (check.enforcement === 'enforce') {
+      diags.push(
+        error(
+          'BYOK Policy Violation',
+          `Rule ${v.rule}: ${v.message}. The account's BYOK policy is enforced: Rigbox refuses this config, so change it before apply.`,
+          path,
+        ),
+      );
+    } else {
+      diags.push(
+        warning(
+          'BYOK Policy Violation (Report Only)',
+          `Rule ${v.rule}: ${v.message}. The policy is in report mode: apply writes this config and Rigbox records the violation.`,
+          path,
+        ),
+      );
+    }
+  }
+  const keyAt = planned.api_key_updated_at;
+  const max = check.max_key_age_days;
+  if (mode === 'byok' && max !== null && planned.api_key_set === true && typeof keyAt === 'string') {
+    const age = Math.floor((Date.now() - Date.parse(keyAt)) / DAY_MS);
+    if (age > max) {
+      const source = keySourceRef(config);
+      const where =
+        source && source !== 'unknown'
+          ? source.kind === 'vault'
+            ? `in Vault (${source.mount}/${source.path})`
+            : `in SSM (${source.name})`
+          : 'where it comes from';
+      diags.push(
+        warning(
+          'API Key Past Maximum Age',
+          `The key Rigbox holds was set ${age} days ago, past the BYOK policy limit of ${max} days (rule max_key_age_days). Rotate it at its source, ${where}, then apply: plan picks up the new version.`,
+          source
+            ? ['api_key_source']
+            : config.api_key_wo_version != null
+              ? ['api_key_wo_version']
+              : undefined,
+        ),
+      );
+    }
+  }
+  return diags;
 }
 
 /** Create and update: resolve the key (at apply only), then PUT the config. */
@@ -560,8 +645,11 @@ export abstract class AiConfigResource implements Resource<ProviderClient>, AiCo
     return validateConfig(config, capabilities);
   }
 
-  plan(request: PlanRequest): Promise<PlanResult> {
-    return planConfig(request);
+  async plan(request: PlanRequest): Promise<PlanResult> {
+    const result = await planConfig(request);
+    const policy = await policyDiagnostics(this, request.config, result.planned);
+    if (policy.length) result.diagnostics = [...(result.diagnostics ?? []), ...policy];
+    return result;
   }
 
   create(planned: ObjectValue, config: ObjectValue): Promise<ApplyResult> {

@@ -1,6 +1,6 @@
 import type { ApplyResult, PlanRequest, PlanResult, SchemaSpec } from '@rigbox/tfplugin';
 import type { ConfigOwner } from '../rigbox-client.js';
-import { AiConfigResource, CONFIG_ATTRIBUTES, KEY_SOURCE_BLOCK, planConfig } from './ai-config.common.js';
+import { AiConfigResource, CONFIG_ATTRIBUTES, KEY_SOURCE_BLOCK } from './ai-config.common.js';
 
 /** rigbox_ai_defaults: the AI config new workspaces of the token's user start from (a snapshot). */
 export class AiDefaultsResource extends AiConfigResource {
@@ -24,7 +24,7 @@ export class AiDefaultsResource extends AiConfigResource {
   }
 
   override async plan(request: PlanRequest): Promise<PlanResult> {
-    const result = await planConfig(request);
+    const result = await super.plan(request);
     result.planned.id = 'defaults';
     return result;
   }

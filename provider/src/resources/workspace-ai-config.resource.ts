@@ -1,7 +1,7 @@
 import type { ApplyResult, ObjectValue, PlanRequest, PlanResult, SchemaSpec } from '@rigbox/tfplugin';
 import { UNKNOWN } from '@rigbox/tfplugin';
 import type { ConfigOwner } from '../rigbox-client.js';
-import { AiConfigResource, CONFIG_ATTRIBUTES, KEY_SOURCE_BLOCK, planConfig } from './ai-config.common.js';
+import { AiConfigResource, CONFIG_ATTRIBUTES, KEY_SOURCE_BLOCK } from './ai-config.common.js';
 
 /** rigbox_workspace_ai_config: one workspace's AI config, its key read from Vault or SSM at apply. */
 export class WorkspaceAiConfigResource extends AiConfigResource {
@@ -36,7 +36,7 @@ export class WorkspaceAiConfigResource extends AiConfigResource {
   override async plan(request: PlanRequest): Promise<PlanResult> {
     const replacing = request.prior !== null && request.prior.workspace_id !== request.planned.workspace_id;
     // Another workspace is another object: plan it like a create, with every computed value unknown.
-    const result = await planConfig(
+    const result = await super.plan(
       replacing ? { ...request, prior: null, priorPrivate: Buffer.alloc(0) } : request,
     );
     result.planned.id = request.planned.workspace_id ?? null;
