@@ -1,14 +1,14 @@
 /**
  * @rigbox/tfplugin: a Terraform plugin SDK for Node, speaking plugin protocol 6 (tfplugin6 over
  * gRPC, with go-plugin's handshake and AutoMTLS) so that real `terraform` and `tofu` drive a
- * provider written in TypeScript. Layered as terraform-plugin-go keeps it, each layer importing
- * only those below it:
+ * provider written in TypeScript. Layered as terraform-plugin-go keeps it:
  *
- *   framework/  Resource, DataSource, Provider, schema specs, diagnostics (what a provider writes)
- *   server/     serve(): the go-plugin handshake and the RPC dispatch onto the framework
- *   values/     cty values as msgpack, guided by the schema's types
+ *   server/     serve(): the go-plugin handshake and the RPC dispatch; imports all below
+ *   framework/  Resource, DataSource, Provider, schema specs, diagnostics (what a provider
+ *               writes); imports values only
+ *   wire/       HTTP/2 + HPACK, gRPC framing, the AutoMTLS certificate; imports proto
  *   proto/      the tfplugin6 messages (proto/tfplugin6.proto) and their protobuf codec
- *   wire/       HTTP/2 + HPACK, gRPC framing, the AutoMTLS certificate
+ *   values/     cty values as msgpack, guided by the schema's types
  *
  * It knows nothing of any particular provider. This entry is the public API; `@rigbox/tfplugin/proto`
  * exposes the message codec for tests that speak the protocol directly.

@@ -65,6 +65,12 @@ export interface DataSource<Client> {
 }
 
 export interface Provider<Client> {
+  /**
+   * The provider's source address without the host (`namespace/type`, e.g. `hashicorp/null`): the
+   * texts a user may see (run by hand, an internal error) name the provider by it. The type part
+   * is also the prefix of its resource types.
+   */
+  readonly address: string;
   readonly schema: SchemaSpec;
   readonly resources: readonly Resource<Client>[];
   readonly dataSources: readonly DataSource<Client>[];

@@ -101,9 +101,11 @@ export async function serve<Client>(
   /** providerSchemaAnswer(provider), when it was worked out ahead. */
   encodedSchema?: Buffer,
 ): Promise<void> {
+  const type = provider.address.split('/').pop() ?? provider.address;
+  const binary = `terraform-provider-${type}`;
   if (process.env[MAGIC_COOKIE_KEY] !== MAGIC_COOKIE_VALUE) {
     process.stderr.write(
-      'This is a Terraform/OpenTofu provider plugin (rigbox/rigbox). It is not meant to be run by hand:\n' +
+      `This is a Terraform/OpenTofu provider plugin (${provider.address}). It is not meant to be run by hand:\n` +
         'declare it in required_providers and run `tofu init` / `terraform init`; see the README.\n',
     );
     process.exit(1);
@@ -113,7 +115,7 @@ export async function serve<Client>(
     .map((v) => v.trim());
   if (!offered.includes(String(APP_PROTOCOL_VERSION))) {
     process.stderr.write(
-      `terraform-provider-rigbox speaks plugin protocol ${APP_PROTOCOL_VERSION}; this client offers ${offered.join(', ')}. Use Terraform >= 1.0 or OpenTofu.\n`,
+      `${binary} speaks plugin protocol ${APP_PROTOCOL_VERSION}; this client offers ${offered.join(', ')}. Use Terraform >= 1.0 or OpenTofu.\n`,
     );
     process.exit(1);
   }
@@ -133,7 +135,7 @@ export async function serve<Client>(
       toProtoDiagnostic(
         error(
           'Internal Provider Error',
-          `terraform-provider-rigbox hit an unexpected error in ${rpc}. This is a bug; the provider log (TF_LOG=debug) has details.`,
+          `${binary} hit an unexpected error in ${rpc}. This is a bug; the provider log (TF_LOG=debug) has details.`,
         ),
       ),
     ];
@@ -176,7 +178,7 @@ export async function serve<Client>(
   const notConfigured = [
     error(
       'Provider Not Configured',
-      'The rigbox provider was not configured before this call; this happens when its configuration has errors.',
+      `The ${type} provider was not configured before this call; this happens when its configuration has errors.`,
     ),
   ];
 
@@ -365,7 +367,8 @@ export async function serve<Client>(
         };
       },
     ),
-    StopProvider: rpc('StopProvider', 'error', () => ({ Error: '' })),
+    // StopProvider reports a failure in its `Error` field, not in diagnostics.
+    StopProvider: rpc('StopProvider', 'Error', () => ({ Error: '' })),
   };
 
   const unary = new Map<string, UnaryRoute>();

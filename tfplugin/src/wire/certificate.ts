@@ -82,7 +82,7 @@ export function createServerCertificate(now = new Date()): ServerCertificate {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const name = seq(
-    set(seq(oid(OID.organization), utf8('terraform-provider-rigbox'))),
+    set(seq(oid(OID.organization), utf8('tfplugin'))),
     set(seq(oid(OID.commonName), utf8('localhost'))),
   );
   const algorithm = seq(oid(OID.ecdsaWithSha256));

@@ -180,7 +180,7 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
         ALPNProtocols: ['h2'],
         // Given, so Node does not derive one by hashing the command line (a hash module load and a
         // digest at every start); there is one connection per process and no session to resume.
-        sessionIdContext: 'terraform-provider-rigbox',
+        sessionIdContext: 'tfplugin',
       },
       (socket) => {
         const presented = socket.getPeerX509Certificate();
