@@ -17,7 +17,7 @@ import {
   type Value,
 } from '@rigbox/tfplugin';
 import { decode, encode, PROVIDER_METHODS } from '@rigbox/tfplugin/proto';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { RigboxProvider } from '../provider/src/provider.js';
 import { providerExecutable } from './support/provider-build.js';
 
@@ -139,6 +139,7 @@ it('answers GetProviderSchema with the schema it was built with, encoded at buil
   };
   expect(Object.keys(schema.resourceSchemas).sort()).toEqual([
     'rigbox_ai_defaults',
+    'rigbox_byok_policy',
     'rigbox_workspace_ai_config',
   ]);
 });
@@ -219,4 +220,108 @@ it('refuses api_key_wo from a client that does not offer write-only support, nam
   await call(session, '/plugin.GRPCController/Shutdown', Buffer.alloc(0));
   expect(await p.exited).toBe(0);
   session.destroy();
+});
+
+// TFPLUGIN_WIRE chooses the gRPC server's HTTP/2 layer at start: our own (http2.ts, hpack.ts) or
+// node:http2. The tests above run on whichever the environment names (the default unless set);
+// these run on each explicitly. node:http2 adds a `date` header to its answers and ours does not,
+// which shows which one answered.
+describe.each(['own', 'node'])('on the %s HTTP/2 layer (TFPLUGIN_WIRE)', (wire) => {
+  const callWithHeaders = (session: http2.ClientHttp2Session, path: string) =>
+    new Promise<{ headers: http2.IncomingHttpHeaders; status: string | undefined }>((ok, fail) => {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': path,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      let headers: http2.IncomingHttpHeaders = {};
+      let status: string | undefined;
+      stream.on('response', (h) => {
+        headers = h;
+      });
+      stream.on('trailers', (t) => {
+        status = String(t['grpc-status']);
+      });
+      stream.resume();
+      stream.on('end', () => ok({ headers, status }));
+      stream.on('error', fail);
+      stream.end(Buffer.alloc(5));
+    });
+
+  it('answers health and the schema with the broker stream held open, exits on Shutdown and removes its socket', async () => {
+    const p = await start({ PLUGIN_UNIX_SOCKET_DIR: socketDir, TFPLUGIN_WIRE: wire });
+    expect(p.network).toBe('unix');
+    const session = connect(p);
+    const broker = session.request({
+      ':method': 'POST',
+      ':path': '/plugin.GRPCBroker/StartStream',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    const brokerHeaders = await new Promise<http2.IncomingHttpHeaders>((ok) => broker.once('response', ok));
+    expect(brokerHeaders[':status']).toBe(200);
+    let brokerEnded = false;
+    broker.on('end', () => {
+      brokerEnded = true;
+    });
+    broker.on('error', () => {});
+    broker.resume();
+    const health = await callWithHeaders(session, '/grpc.health.v1.Health/Check');
+    expect(health.status).toBe('0');
+    expect(health.headers['content-type']).toBe('application/grpc');
+    expect(health.headers.date !== undefined).toBe(wire === 'node');
+    const schema = await call(session, '/tfplugin6.Provider/GetProviderSchema', Buffer.alloc(0));
+    expect(schema.status).toBe('0');
+    expect(schema.body.subarray(5).equals(providerSchemaAnswer(new RigboxProvider()))).toBe(true);
+    expect((await callWithHeaders(session, '/no.Such/Method')).headers['grpc-status']).toBe('12');
+    expect(brokerEnded).toBe(false);
+    await call(session, '/plugin.GRPCController/Shutdown', Buffer.alloc(0));
+    expect(await p.exited).toBe(0);
+    session.destroy();
+    expect(existsSync(p.address)).toBe(false);
+  });
+
+  it('serves over loopback TCP too, and refuses a client without the certificate it was given', async () => {
+    const p = await start({ PLUGIN_UNIX_SOCKET_DIR: join(socketDir, 'd'.repeat(120)), TFPLUGIN_WIRE: wire });
+    expect(p.network).toBe('tcp');
+    const stranger = createServerCertificate();
+    const lines = p.serverCertDer.toString('base64').match(/.{1,64}/g) ?? [];
+    const refused = http2.connect(`https://${p.address}`, {
+      ca: `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`,
+      cert: stranger.certPem,
+      key: stranger.keyPem,
+      checkServerIdentity: () => undefined,
+    });
+    refused.on('error', () => {});
+    const outcome = await callWithHeaders(refused, '/grpc.health.v1.Health/Check').then(
+      (a) => a.status ?? 'refused',
+      () => 'refused',
+    );
+    refused.destroy();
+    expect(outcome).toBe('refused');
+    const session = connect(p);
+    expect((await callWithHeaders(session, '/grpc.health.v1.Health/Check')).status).toBe('0');
+    await call(session, '/plugin.GRPCController/Shutdown', Buffer.alloc(0));
+    expect(await p.exited).toBe(0);
+    session.destroy();
+  });
+});
+
+it('refuses an unknown TFPLUGIN_WIRE with one line naming the choices, and exits 1', async () => {
+  const child = spawn(BINARY, [], {
+    env: { ...process.env, ...COOKIE, PLUGIN_CLIENT_CERT: client.certPem, TFPLUGIN_WIRE: 'grpc-go' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => {
+    stdout += String(d);
+  });
+  child.stderr?.on('data', (d) => {
+    stderr += String(d);
+  });
+  expect(await new Promise((ok) => child.once('exit', ok))).toBe(1);
+  expect(stdout).toBe('');
+  expect(stderr).toBe('TFPLUGIN_WIRE must be "own" or "node", not "grpc-go".\n');
 });

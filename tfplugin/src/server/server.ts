@@ -22,7 +22,8 @@ import {
   type Value,
 } from '../values/values.js';
 import { createServerCertificate } from '../wire/certificate.js';
-import { createGrpcServer, type UnaryHandler, type UnaryRoute } from '../wire/grpc.js';
+import { createGrpcServer as createOwnGrpcServer } from '../wire/grpc.js';
+import type { GrpcServerOptions, UnaryHandler, UnaryRoute } from '../wire/grpc-common.js';
 
 /** go-plugin's handshake cookie for Terraform providers: a fixed value, not a secret. */
 const MAGIC_COOKIE_KEY = 'TF_PLUGIN_MAGIC_COOKIE';
@@ -398,7 +399,7 @@ export async function serve<Client>(
     // Go's RawStdEncoding: base64 without padding.
     certField = cert.der.toString('base64').replace(/=+$/, '');
   }
-  const server = createGrpcServer({
+  const server = (await grpcServerFactory())({
     ...(tls ? { tls } : {}),
     unary,
     heldStreams: new Set([BROKER_START_STREAM]),
@@ -420,6 +421,18 @@ export async function serve<Client>(
   // Straight to fd 1: process.stdout would first build a stream around it, a few milliseconds of
   // start-up for the one line go-plugin reads.
   writeSync(1, `${CORE_PROTOCOL_VERSION}|${APP_PROTOCOL_VERSION}|${address}|grpc|${certField}\n`);
+}
+
+/**
+ * The gRPC server's HTTP/2 layer, chosen by TFPLUGIN_WIRE, read once at start: `own` (http2.ts and
+ * hpack.ts; the default) or `node` (node:http2, loaded only then). bench/provider compares them.
+ */
+async function grpcServerFactory(): Promise<(options: GrpcServerOptions) => Server> {
+  const wire = process.env.TFPLUGIN_WIRE || 'own';
+  if (wire === 'own') return createOwnGrpcServer;
+  if (wire === 'node') return (await import('../wire/grpc-node.js')).createGrpcServer;
+  process.stderr.write(`TFPLUGIN_WIRE must be "own" or "node", not "${wire.slice(0, 20)}".\n`);
+  process.exit(1);
 }
 
 /** Longest unix socket path the kernel takes (sun_path is 108 bytes with its terminating NUL). */

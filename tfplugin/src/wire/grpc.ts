@@ -1,8 +1,20 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import type { Method } from '../proto/messages.js';
-import { decode, encodeAfter, type MessageType } from '../proto/protobuf.js';
+import { decode } from '../proto/protobuf.js';
 import { certificateDer } from './certificate.js';
+import {
+  autoMtlsOptions,
+  CLIENT_CERT_REFUSED,
+  framed,
+  GRPC_INTERNAL,
+  GRPC_OK,
+  GRPC_RESOURCE_EXHAUSTED,
+  GRPC_UNIMPLEMENTED,
+  type GrpcServerOptions,
+  grpcMessage,
+  MAX_REQUEST_BYTES,
+  unframe,
+} from './grpc-common.js';
 import { encodeHeaders } from './hpack.js';
 import { ServerConnection, type ServerStream } from './http2.js';
 
@@ -11,62 +23,6 @@ import { ServerConnection, type ServerStream } from './http2.js';
  * is held open, and "unimplemented" for anything else. On our own HTTP/2 server (http2.ts), so the
  * provider starts without loading a gRPC library and answers each call with one socket write.
  */
-/** A handler answers with a message to encode, or with one already encoded (its bytes, unframed). */
-export type UnaryHandler = (
-  request: Record<string, unknown>,
-) => Promise<Record<string, unknown> | Uint8Array>;
-
-export interface UnaryRoute {
-  method: Method;
-  handler: UnaryHandler;
-  /** Runs once the answer has been written to the socket (the controller's Shutdown exits then). */
-  afterAnswer?: () => void;
-}
-
-export interface GrpcServerOptions {
-  /** With TLS: our certificate and key, and the one client certificate we accept. */
-  tls?: { certPem: string; keyPem: string; clientCertPem: string };
-  unary: ReadonlyMap<string, UnaryRoute>;
-  /** Paths of streams to accept and hold open until the client ends them. */
-  heldStreams: ReadonlySet<string>;
-  onError: (path: string, err: unknown) => void;
-  /** Requests larger than this get RESOURCE_EXHAUSTED; MAX_REQUEST_BYTES unless said. */
-  maxRequestBytes?: number;
-}
-
-const GRPC_OK = '0';
-const GRPC_INTERNAL = '13';
-const GRPC_UNIMPLEMENTED = '12';
-const GRPC_RESOURCE_EXHAUSTED = '8';
-/**
- * The largest request accepted: what Go providers accept (terraform-plugin-go's 256 MiB), since a
- * plan or apply carries config, prior and planned state together.
- */
-export const MAX_REQUEST_BYTES = 256 * 1024 * 1024;
-
-/** A gRPC message: uncompressed flag, 4-byte big-endian length, then the message. */
-function framed(type: MessageType, value: Record<string, unknown> | Uint8Array): Buffer {
-  let out: Buffer;
-  if (value instanceof Uint8Array) {
-    out = Buffer.allocUnsafe(5 + value.length);
-    out.set(value, 5);
-  } else {
-    out = encodeAfter(5, type, value);
-  }
-  out[0] = 0;
-  out.writeUInt32BE(out.length - 5, 1);
-  return out;
-}
-
-/** The one message of a unary request; its length prefix must account for every byte. */
-function unframe(data: Buffer): Buffer {
-  if (data.length < 5) throw new Error('a unary request without a message');
-  if (data.readUInt8(0) !== 0) throw new Error('compressed gRPC messages are not supported');
-  const len = data.readUInt32BE(1);
-  if (5 + len !== data.length) throw new Error('the message length does not match the request body');
-  return data.subarray(5);
-}
-
 // The answers' header blocks never change but for the status: encoded once.
 const RESPONSE_HEADERS = encodeHeaders([
   [':status', '200'],
@@ -80,7 +36,7 @@ function trailersOnly(stream: ServerStream, status: string, message: string) {
       [':status', '200'],
       ['content-type', 'application/grpc'],
       ['grpc-status', status],
-      ['grpc-message', encodeURIComponent(message.slice(0, 500))],
+      ['grpc-message', grpcMessage(message)],
     ]),
     true,
   );
@@ -159,39 +115,18 @@ export function createGrpcServer(options: GrpcServerOptions): net.Server {
     new ServerConnection(socket, handler, (err) => options.onError('(connection)', err));
   };
   if (!options.tls) return net.createServer(onConnection);
-  // The one certificate go-plugin's client presents, pinned: its DER must match exactly. Given to
-  // OpenSSL as a CA instead (`ca: [cert]`, as before), it was no stricter, and Node first built a
-  // store of its ~140 bundled root certificates for it: 30 ms of every provider start. An empty
-  // `ca` builds no store.
   const { certPem, keyPem, clientCertPem } = options.tls;
   const clientCert = certificateDer(clientCertPem);
   const secureServer = () =>
-    tls.createServer(
-      {
-        cert: certPem,
-        key: keyPem,
-        ca: [],
-        // Ask for the client's certificate and let the handshake finish whatever it is; the check
-        // is below, before any byte is read. The handshake itself still proves the client holds
-        // the certificate's private key (CertificateVerify).
-        requestCert: true,
-        rejectUnauthorized: false,
-        minVersion: 'TLSv1.2',
-        ALPNProtocols: ['h2'],
-        // Given, so Node does not derive one by hashing the command line (a hash module load and a
-        // digest at every start); there is one connection per process and no session to resume.
-        sessionIdContext: 'tfplugin',
-      },
-      (socket) => {
-        const presented = socket.getPeerX509Certificate();
-        if (!presented?.raw.equals(clientCert)) {
-          options.onError('(connection)', new Error('refused a connection without the client certificate'));
-          socket.destroy();
-          return;
-        }
-        onConnection(socket);
-      },
-    );
+    tls.createServer(autoMtlsOptions(certPem, keyPem), (socket) => {
+      const presented = socket.getPeerX509Certificate();
+      if (!presented?.raw.equals(clientCert)) {
+        options.onError('(connection)', new Error(CLIENT_CERT_REFUSED));
+        socket.destroy();
+        return;
+      }
+      onConnection(socket);
+    });
   // The TLS side is built once the socket listens, in the next turn of the event loop: by then the
   // handshake line is out, and the TLS context (a few milliseconds) is made while go-plugin reads
   // the line and dials, about 3 ms in which we would otherwise wait. Connections are handed to it

@@ -2,12 +2,8 @@ import { randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HEALTH_CHECK } from '../proto/messages.js';
-import { decode, encode } from '../proto/protobuf.js';
-import { createServerCertificate } from './certificate.js';
-import { createGrpcServer, MAX_REQUEST_BYTES } from './grpc.js';
 import { encodeHeaders, HpackDecoder, HpackError, huffmanCodeOf, huffmanDecode } from './hpack.js';
-import { MAX_CONCURRENT_STREAMS, ServerConnection, type ServerStream } from './http2.js';
+import { ServerConnection, type ServerStream } from './http2.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -345,114 +341,5 @@ describe('HTTP/2 server, frame by frame', () => {
     } finally {
       socket.destroy();
     }
-  });
-});
-
-describe('gRPC server', () => {
-  const grpcCall = (session: http2.ClientHttp2Session, path: string, message: Buffer) => {
-    const framed = Buffer.alloc(5 + message.length);
-    framed.writeUInt32BE(message.length, 1);
-    message.copy(framed, 5);
-    return call(session, { ':path': path, 'content-type': 'application/grpc', te: 'trailers' }, framed);
-  };
-
-  it('answers unary calls with headers, one message and trailers; unknown methods with status 12', async () => {
-    const seen: unknown[] = [];
-    const url = await listen(
-      createGrpcServer({
-        unary: new Map([
-          [
-            HEALTH_CHECK.path,
-            {
-              method: HEALTH_CHECK,
-              handler: async (req) => {
-                seen.push(req);
-                return { status: 1 };
-              },
-            },
-          ],
-        ]),
-        heldStreams: new Set(),
-        onError: () => {},
-        maxRequestBytes: 1024,
-      }),
-    );
-    const session = http2.connect(url);
-    try {
-      // Terraform-sized requests are accepted: what Go providers take (256 MiB).
-      expect(MAX_REQUEST_BYTES).toBe(256 * 1024 * 1024);
-      await new Promise((ok) => session.once('remoteSettings', ok));
-      expect(session.remoteSettings.maxConcurrentStreams).toBe(MAX_CONCURRENT_STREAMS);
-      const ok = await grpcCall(
-        session,
-        HEALTH_CHECK.path,
-        encode(HEALTH_CHECK.request, { service: 'plugin' }),
-      );
-      expect(ok.headers['content-type']).toBe('application/grpc');
-      expect(ok.trailers['grpc-status']).toBe('0');
-      expect(decode(HEALTH_CHECK.response, ok.body.subarray(5))).toEqual({ status: 1 });
-      expect(seen).toEqual([{ service: 'plugin' }]);
-
-      const huge = await grpcCall(session, HEALTH_CHECK.path, Buffer.alloc(2048));
-      expect(huge.headers['grpc-status']).toBe('8');
-      // A length prefix that does not match the body is refused, not decoded from what came.
-      const framed = Buffer.alloc(5 + 10);
-      framed.writeUInt32BE(20, 1);
-      const truncated = await call(
-        session,
-        { ':path': HEALTH_CHECK.path, 'content-type': 'application/grpc' },
-        framed,
-      );
-      expect(truncated.headers['grpc-status']).toBe('13');
-      expect(seen).toHaveLength(1);
-
-      const unknown = await grpcCall(session, '/no.Such/Method', Buffer.alloc(0));
-      expect(unknown.headers['grpc-status']).toBe('12');
-      expect(decodeURIComponent(String(unknown.headers['grpc-message']))).toBe(
-        'unknown method /no.Such/Method',
-      );
-    } finally {
-      session.close();
-    }
-  });
-
-  it('under TLS serves only the client certificate it was given (AutoMTLS), refusing others and none', async () => {
-    const server = createServerCertificate();
-    const client = createServerCertificate();
-    const stranger = createServerCertificate();
-    const refusals: string[] = [];
-    const url = await listen(
-      createGrpcServer({
-        tls: { certPem: server.certPem, keyPem: server.keyPem, clientCertPem: client.certPem },
-        unary: new Map([[HEALTH_CHECK.path, { method: HEALTH_CHECK, handler: async () => ({ status: 1 }) }]]),
-        heldStreams: new Set(),
-        onError: (_path, err) => refusals.push((err as Error).message),
-      }),
-    );
-    const https = url.replace('http:', 'https:');
-    const attempt = async (cert?: { certPem: string; keyPem: string }) => {
-      const session = http2.connect(https, {
-        ca: server.certPem,
-        checkServerIdentity: () => undefined,
-        ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}),
-      });
-      session.on('error', () => {});
-      try {
-        const answer = await grpcCall(session, HEALTH_CHECK.path, encode(HEALTH_CHECK.request, {}));
-        // A connection closed under the call ends it with no status at all.
-        return answer.trailers['grpc-status'] ?? 'refused';
-      } catch {
-        return 'refused';
-      } finally {
-        session.destroy();
-      }
-    };
-    expect(await attempt(client)).toBe('0');
-    expect(await attempt(stranger)).toBe('refused');
-    expect(await attempt()).toBe('refused');
-    expect(refusals).toEqual([
-      'refused a connection without the client certificate',
-      'refused a connection without the client certificate',
-    ]);
   });
 });

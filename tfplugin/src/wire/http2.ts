@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { ByteWriter } from '../internal/byte-writer.js';
+import { MAX_CONCURRENT_STREAMS } from './grpc-common.js';
 import { type HeaderField, HpackDecoder } from './hpack.js';
 
 /**
@@ -47,8 +48,6 @@ const DEFAULT_WINDOW = 65_535;
 const MAX_FRAME = 16_384;
 /** A bound on one request's header block: gRPC's are a few hundred bytes. */
 const MAX_HEADER_BLOCK = 64 * 1024;
-/** Streams a client may have open at once (Terraform's default parallelism is 10). */
-export const MAX_CONCURRENT_STREAMS = 128;
 /** CONTINUATION frames per header block: an empty one would otherwise cost nothing to repeat. */
 const MAX_CONTINUATIONS = 64;
 /** The connection receive window is topped up once this much has been consumed. */
