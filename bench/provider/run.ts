@@ -14,8 +14,12 @@
  * NODE_EXTRA_CA_CERTS: Node reads that file as it starts, before any provider code runs (60 ms here
  * for the system bundle this machine points it at). The engine runs go without it, as on a machine
  * that does not set it; the handshake is timed both ways and both are printed.
+ * --wire-ab adds an A/B of the SDK's HTTP/2 layer (TFPLUGIN_WIRE, read by the provider at start):
+ * a second rigbox workspace whose provider runs on node:http2 takes its turn beside the one on our
+ * own HTTP/2 + HPACK in every apply and plan round, and the single executable's handshake is timed
+ * on each. Printed as node/own ratios; see "Performance" in README.md for the threshold applied.
  * Usage: npm run bench:provider [-- --engines tofu,terraform --sizes 100,500 --parallelism 10
- *        --apply-rounds 3 --plan-rounds 11]
+ *        --apply-rounds 3 --plan-rounds 11 --wire-ab]
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -32,6 +36,7 @@ const { values } = parseArgs({
     parallelism: { type: 'string' },
     'apply-rounds': { type: 'string' },
     'plan-rounds': { type: 'string' },
+    'wire-ab': { type: 'boolean' },
   },
 });
 const sizes = (values.sizes ?? '100,500').split(',').map(Number);
@@ -39,6 +44,7 @@ const parallelism = values.parallelism ?? '10';
 const applyRounds = Number(values['apply-rounds'] ?? 3);
 const planRounds = Number(values['plan-rounds'] ?? 11);
 const engines = (values.engines?.split(',') ?? [...ENGINES]) as Engine[];
+const wireAb = values['wire-ab'] === true;
 for (const e of engines) requireEngine(e);
 const kind = providerKind();
 if (kind.kind !== 'sea') throw new Error(`the build made no single executable: ${kind.reason}`);
@@ -102,13 +108,13 @@ const server = await new RigboxServer().start();
 const token = server.token('bench');
 const env = { RIGBOX_ENDPOINT: server.url, RIGBOX_TOKEN: token };
 
-async function createWorkspaces(n: number): Promise<string[]> {
+async function createWorkspaces(n: number, tag = ''): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
     const res = await fetch(`${server.url}/api/workspaces`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: `bench-${n}-${i}` }),
+      body: JSON.stringify({ name: `bench-${tag}${n}-${i}` }),
     });
     ids.push(((await res.json()) as { id: string }).id);
   }
@@ -136,12 +142,17 @@ interface Row {
   what: 'apply' | 'plan';
   nullMs: number;
   rigboxMs: number;
+  /** With --wire-ab: the same rigbox configuration, its provider on node:http2 (TFPLUGIN_WIRE=node). */
+  rigboxNodeMs?: number;
 }
 const rows: Row[] = [];
 try {
   for (const engine of engines)
     for (const n of sizes) {
       const ids = await createWorkspaces(n);
+      // The node:http2 workspace manages workspaces of its own, so the two never share objects.
+      const nodeIds = wireAb ? await createWorkspaces(n, 'node-') : [];
+      const names = wireAb ? ['null', 'rigbox', 'rigbox-node'] : ['null', 'rigbox'];
       // Both workspaces are set up first; then their plans take turns, so that a slower or faster
       // phase of a shared machine falls on both alike rather than on whichever ran second.
       const results: Record<string, { applies: number[]; plans: number[] }> = {};
@@ -150,8 +161,16 @@ try {
         for (const [name, hcl] of [
           ['null', nullConfig(n)],
           ['rigbox', rigboxConfig(ids)],
+          ...(wireAb ? [['rigbox-node', rigboxConfig(nodeIds)] as const] : []),
         ] as const) {
-          const ws = new TofuWorkspace(env, engine);
+          const ws = new TofuWorkspace(
+            name === 'rigbox-node'
+              ? { ...env, TFPLUGIN_WIRE: 'node' }
+              : name === 'rigbox' && wireAb
+                ? { ...env, TFPLUGIN_WIRE: 'own' }
+                : env,
+            engine,
+          );
           workspaces[name] = ws;
           ws.write(hcl);
           await ws.init();
@@ -159,7 +178,7 @@ try {
         }
         // An apply that creates can be repeated after a destroy, which is not timed.
         for (let i = 0; i < applyRounds; i++) {
-          for (const name of ['null', 'rigbox']) {
+          for (const name of names) {
             const ws = workspaces[name] as TofuWorkspace;
             if (i > 0)
               await ws.ok([
@@ -176,7 +195,7 @@ try {
         }
         // Plan changes nothing, so it can be repeated: the median of several steadies the figure.
         for (let i = 0; i < planRounds; i++) {
-          for (const name of ['null', 'rigbox']) {
+          for (const name of names) {
             const ws = workspaces[name] as TofuWorkspace;
             (results[name] as { plans: number[] }).plans.push(
               await timed(async () => {
@@ -193,7 +212,14 @@ try {
       for (const what of ['apply', 'plan'] as const) {
         const pick = (r: { applies: number[]; plans: number[] }) =>
           median(what === 'apply' ? r.applies : r.plans);
-        rows.push({ engine, n, what, nullMs: pick(results.null!), rigboxMs: pick(results.rigbox!) });
+        rows.push({
+          engine,
+          n,
+          what,
+          nullMs: pick(results.null!),
+          rigboxMs: pick(results.rigbox!),
+          ...(wireAb ? { rigboxNodeMs: pick(results['rigbox-node']!) } : {}),
+        });
       }
     }
 
@@ -202,8 +228,10 @@ try {
   const bundle: { ms: number; rssMb: number }[] = [];
   const nul: { ms: number; rssMb: number }[] = [];
   const seaExtraCa: { ms: number; rssMb: number }[] = [];
+  const seaNode: { ms: number; rssMb: number }[] = [];
   for (let i = 0; i < 21; i++) {
-    sea.push(await handshake(PROVIDER_SEA, '6'));
+    sea.push(await handshake(PROVIDER_SEA, '6', wireAb ? { TFPLUGIN_WIRE: 'own' } : {}));
+    if (wireAb) seaNode.push(await handshake(PROVIDER_SEA, '6', { TFPLUGIN_WIRE: 'node' }));
     bundle.push(await handshake(PROVIDER_BUNDLE, '6'));
     nul.push(await handshake(NULL_BIN, '5'));
     if (extraCaCerts)
@@ -229,6 +257,23 @@ try {
       `plain bundle (node) ${ms(bundle).toFixed(0)} ms, RSS ${rss(bundle)} MB (single executable ${(seaMs / ms(bundle)).toFixed(2)}x); ` +
       `null ${ms(nul).toFixed(0)} ms, RSS ${rss(nul)} MB. Target single executable <= 45 ms: ${seaMs <= 45 ? 'met' : 'MISSED'}`,
   );
+  if (wireAb) {
+    console.log(
+      "\nwire A/B: the SDK's own HTTP/2 + HPACK vs node:http2 (TFPLUGIN_WIRE), same engine, rounds interleaved",
+    );
+    console.log('engine     N     step    own s    node s   node/own');
+    for (const r of rows) {
+      if (r.rigboxNodeMs === undefined) continue;
+      console.log(
+        `${r.engine.padEnd(10)} ${String(r.n).padEnd(5)} ${r.what.padEnd(6)} ${seconds(r.rigboxMs).padStart(7)} ${seconds(r.rigboxNodeMs).padStart(9)} ${(r.rigboxNodeMs / r.rigboxMs).toFixed(3).padStart(9)}x`,
+      );
+    }
+    const nodeMs = ms(seaNode);
+    console.log(
+      `handshake (median of 21, single executable): own ${seaMs.toFixed(1)} ms, RSS ${rss(sea)} MB; ` +
+        `node:http2 ${nodeMs.toFixed(1)} ms, RSS ${rss(seaNode)} MB (node - own: ${(nodeMs - seaMs).toFixed(1)} ms)`,
+    );
+  }
   if (extraCaCerts) {
     console.log(
       `NODE_EXTRA_CA_CERTS is set here (${extraCaCerts}); Node loads it at start, before the provider runs. ` +
