@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from './rigbox-server.js';
-import { requireTofu, TOFU, TOFURC, TofuWorkspace } from './tofu.js';
+import { ENGINE_BIN, type Engine, requireEngine, requireTofu, TOFU, TOFURC, TofuWorkspace } from './tofu.js';
 
 export const CDKTF_BIN = join(REPO, 'node_modules/.bin/cdktf');
 export const PYTHON_VENV = join(REPO, '.tools/cdktf-python');
@@ -83,9 +83,9 @@ export async function tofuValidate(terraformJson: string): Promise<RunResult> {
 }
 
 /**
- * A cdktf project folder outside the repo, driven by the real cdktf CLI with OpenTofu
- * (`TERRAFORM_BINARY_NAME`) and the repo's offline CLI config. Everything printed is kept for
- * canary scans.
+ * A cdktf project folder outside the repo, driven by the real cdktf CLI with OpenTofu, or
+ * HashiCorp Terraform if told (`TERRAFORM_BINARY_NAME`), and the repo's offline CLI config.
+ * Everything printed is kept for canary scans.
  */
 export class CdktfProject {
   readonly dir = mkdtempSync(join(tmpdir(), 'rigbox-cdktf-'));
@@ -94,8 +94,9 @@ export class CdktfProject {
   constructor(
     cdktfJson: Record<string, unknown>,
     readonly env: NodeJS.ProcessEnv = {},
+    readonly engine: Engine = 'tofu',
   ) {
-    requireTofu();
+    requireEngine(engine);
     if (!existsSync(CDKTF_BIN)) throw new Error(`${CDKTF_BIN} is missing: run \`npm ci\``);
     writeFileSync(join(this.dir, 'cdktf.json'), JSON.stringify(cdktfJson, null, 2));
   }
@@ -105,7 +106,7 @@ export class CdktfProject {
       cwd: this.dir,
       timeoutMs: 150_000,
       env: {
-        TERRAFORM_BINARY_NAME: TOFU,
+        TERRAFORM_BINARY_NAME: ENGINE_BIN[this.engine],
         TF_CLI_CONFIG_FILE: TOFURC,
         CHECKPOINT_DISABLE: '1',
         DISABLE_VERSION_CHECK: '1',
