@@ -1,58 +1,16 @@
 import { Annotations, type IAspect } from 'cdktf';
 import type { IConstruct } from 'constructs';
 import { AiConfigResource } from './ai-config-resource';
-import type { AiMode } from './ai-mode';
-import type { AiProvider } from './ai-provider';
 import { KeySourceKind } from './api-key-source';
+import { ByokEnforcement, type ByokRuleSet, type ByokRules } from './byok-rules';
 import { brand } from './private/brands';
 import { isToken, vaultLocation } from './private/checks';
 
 /**
- * What a `ByokPolicy` allows. Every rule left unset allows anything; every rule that is set must
- * be met by every Rigbox AI config in scope.
+ * What a `ByokPolicy` checks at synth time: a `ByokRules`. The same rules build the server-side
+ * policy (`RigboxByokPolicy`); see `ByokRules` for which rule is checked where.
  */
-export interface ByokPolicyProps {
-  /**
-   * The modes a config may use.
-   *
-   * @default - any mode
-   */
-  readonly allowedModes?: AiMode[];
-  /**
-   * The AI providers a config may use (compared by id).
-   *
-   * @default - any AI provider
-   */
-  readonly allowedAiProviders?: AiProvider[];
-  /**
-   * The models a config may use. A config that sets no model is refused when this is set, since
-   * the provider's default model is outside the policy's control.
-   *
-   * @default - any model, or none
-   */
-  readonly allowedModels?: string[];
-  /**
-   * The kinds of key source a BYOK config may use.
-   *
-   * @default - Vault and SSM
-   */
-  readonly allowedKeySourceKinds?: KeySourceKind[];
-  /**
-   * Where Vault references may point: prefixes of `<mount>/<path>`, matched whole segment by
-   * whole segment (`secret/teams` allows `secret/teams/ml/openai`, not `secret/teams-old/x`).
-   *
-   * @default - any Vault path
-   */
-  readonly allowedVaultPathPrefixes?: string[];
-  /**
-   * Where SSM references may point: prefixes of the parameter name, matched whole segment by
-   * whole segment (`/rigbox/ml` allows `/rigbox/ml/openai`). An ARN is matched as written, so list
-   * ARN prefixes to allow ARNs.
-   *
-   * @default - any SSM parameter
-   */
-  readonly allowedSsmNamePrefixes?: string[];
-}
+export interface ByokPolicyProps extends ByokRules {}
 
 const trimTrailingSlashes = (s: string) => s.replace(/\/+$/, '');
 
@@ -75,6 +33,16 @@ const list = (values: readonly string[]) => values.map((v) => `"${v}"`).join(', 
  * rule that looks at them.
  */
 export class ByokPolicy implements IAspect {
+  /**
+   * The synth-time half of a rule set whose server-side half is `RigboxByokPolicy`: state the
+   * rules once, get both enforcement points.
+   *
+   * @param ruleSet the rule set; every rule left unset allows anything
+   */
+  public static fromRules(ruleSet: ByokRuleSet): ByokPolicy {
+    return new ByokPolicy(ruleSet.rules);
+  }
+
   private readonly props: ByokPolicyProps;
 
   /**
@@ -87,8 +55,12 @@ export class ByokPolicy implements IAspect {
   /** Checks one construct; anything other than a Rigbox AI config passes. */
   public visit(node: IConstruct): void {
     if (!AiConfigResource.isAiConfigResource(node)) return;
+    const report = this.props.enforcement === ByokEnforcement.REPORT;
     for (const violation of this.violations(node)) {
-      Annotations.of(node).addError(`ByokPolicy: ${node.node.path} breaks rule ${violation}`);
+      const message = `ByokPolicy: ${node.node.path} breaks rule ${violation}`;
+      // Report mode is what the server does too: the config goes through, the violation is shown.
+      if (report) Annotations.of(node).addWarning(message);
+      else Annotations.of(node).addError(message);
     }
   }
 
@@ -118,6 +90,20 @@ export class ByokPolicy implements IAspect {
       } else if (isToken(model)) unresolved('allowedModels', 'model', model);
       else if (!p.allowedModels.includes(model)) {
         out.push(`allowedModels: model "${model}" is not allowed (allowed: ${list(p.allowedModels)})`);
+      }
+    }
+    const byProvider = p.allowedModelsByAiProvider?.[config.aiProvider.id];
+    if (byProvider && !isToken(config.aiProvider.id)) {
+      const model = config.model;
+      if (model === undefined) {
+        out.push(
+          `allowedModelsByAiProvider: no model is set, so the default of "${config.aiProvider.id}" would be used (allowed: ${list(byProvider)})`,
+        );
+      } else if (isToken(model)) unresolved('allowedModelsByAiProvider', 'model', model);
+      else if (!byProvider.includes(model)) {
+        out.push(
+          `allowedModelsByAiProvider: model "${model}" is not allowed for "${config.aiProvider.id}" (allowed: ${list(byProvider)})`,
+        );
       }
     }
     const source = config.apiKeySource;

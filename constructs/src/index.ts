@@ -4,5 +4,7 @@ export * from './ai-mode';
 export * from './ai-provider';
 export * from './api-key-source';
 export * from './byok-policy';
+export * from './byok-policy-resource';
+export * from './byok-rules';
 export * from './provider';
 export * from './workspace-ai-config';
