@@ -47,7 +47,8 @@ install_terraform() {
   local tf v
   tf=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$tools/bin" | paste -sd: -) command -v terraform || true)
   [ -n "$tf" ] || die "HashiCorp Terraform $TERRAFORM_VERSION is needed on the PATH (this machine image ships it)"
-  v=$("$tf" version -json | sed -n 's/.*"terraform_version": *"\([^"]*\)".*/\1/p')
+  # An empty CLI config: TF_CLI_CONFIG_FILE may name a file that does not exist (a warning on stderr).
+  v=$(TF_CLI_CONFIG_FILE=/dev/null "$tf" version -json | sed -n 's/.*"terraform_version": *"\([^"]*\)".*/\1/p')
   [ "$v" = "$TERRAFORM_VERSION" ] || log "warning: terraform on the PATH is $v, the pinned version is $TERRAFORM_VERSION"
   case "$v" in 1.1[1-9].* | 1.[2-9][0-9].* | [2-9].*) ;; *) die "terraform $v at $tf is older than 1.11" ;; esac
   ln -sfn "$tf" "$tools/bin/terraform"
