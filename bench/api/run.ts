@@ -8,7 +8,12 @@
  * spreads its connections over both). Prints req/s, p50, p99 and the ratios. Targets: GET >= 0.7x
  * bare; PUT with key >= 0.3x GET. A diagnostic row: GET on a service whose one database read is
  * answered from memory (servers.ts), the most this stack reaches with any storage behind it.
- * Usage: npm run bench:api [-- --seconds 10 --connections 10 --backends sqlite,postgres]
+ * With `vault` in --backends, the side-by-side peer (issue 18): a real Vault server (file storage,
+ * initialised, unsealed, a non-root token with a policy; vault-peer.ts) against a service on SQLite
+ * whose account has a BYOK policy in force: GET ai-config vs a KV v2 read, and PUT ai-config with a
+ * new key each request vs a KV v2 write of a new value each request. Targets: GET >= 3x Vault's
+ * read, PUT with a policy >= 2x Vault's write.
+ * Usage: npm run bench:api [-- --seconds 10 --connections 10 --backends sqlite,postgres,vault]
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +24,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Client } from 'pg';
 import { type PostgresEngine, startPostgres } from '../../test/engines/postgres.js';
+import { startVaultPeer, type VaultPeer } from './vault-peer.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +37,8 @@ const duration = Number(values.seconds ?? 10);
 const connections = Number(values.connections ?? 10);
 const backends = new Set((values.backends ?? 'sqlite,postgres').split(',').map((b) => b.trim()));
 for (const b of backends) {
-  if (b !== 'sqlite' && b !== 'postgres') throw new Error(`--backends: unknown backend ${b}`);
+  if (b !== 'sqlite' && b !== 'postgres' && b !== 'vault')
+    throw new Error(`--backends: unknown backend ${b}`);
 }
 
 interface Result {
@@ -159,6 +166,52 @@ let sqlite: [Result, Result] | undefined;
 let postgres: [Result, Result] | undefined;
 let postgres2: [Result, Result] | undefined;
 let pg: PostgresEngine | undefined;
+let vault: VaultPeer | undefined;
+/** rigbox GET, rigbox PUT under a BYOK policy, Vault KV v2 read, Vault KV v2 write. */
+let peer: [Result, Result, Result, Result] | undefined;
+
+/** The BYOK policy in force for the comparison with Vault: the writes are checked against it. */
+const BENCH_POLICY = {
+  enforcement: 'enforce',
+  allowed_modes: ['byok'],
+  allowed_providers: ['openai'],
+  allowed_models: { openai: ['gpt-4o'] },
+  max_key_age_days: 90,
+};
+
+/** Vault KV v2: a read of one secret, and writes of a new value each request, a secret per connection. */
+async function vaultReadAndWrite(v: VaultPeer): Promise<[Result, Result]> {
+  const headers = { 'x-vault-token': v.token, 'content-type': 'application/json' };
+  let w = 0;
+  const body = () => JSON.stringify({ data: { api_key: `sk-proj-vaultbench${++w}x` } });
+  for (let i = 0; i < connections; i++) {
+    // A KV v2 mount upgrades itself for a moment after it is enabled; its first writes may be refused.
+    for (let attempt = 0; ; attempt++) {
+      const res = await fetch(`${v.address}/v1/secret/data/bench/ws-${i}`, {
+        method: 'POST',
+        headers,
+        body: body(),
+      });
+      if (res.ok) break;
+      if (attempt > 50) throw new Error(`vault write: HTTP ${res.status} ${await res.text()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  const read = await measure('vault KV v2 read', { url: `${v.address}/v1/secret/data/bench/ws-0`, headers });
+  let client = 0;
+  const write = await measure('vault KV v2 write (new value)', {
+    url: `${v.address}/v1/secret/data/bench/ws-0`,
+    method: 'POST',
+    headers,
+    setupClient: (c) => {
+      const path = `/v1/secret/data/bench/ws-${client++ % connections}`;
+      c.setRequests([
+        { method: 'POST', path, body: body(), setupRequest: (req) => ({ ...req, path, body: body() }) },
+      ]);
+    },
+  });
+  return [read, write];
+}
 
 try {
   // Started first, idle while SQLite is measured: a cluster takes seconds to set up.
@@ -205,9 +258,28 @@ try {
     results.push(...postgres2);
     await stopServers();
   }
+
+  if (backends.has('vault')) {
+    // Rigbox on the embedded default, with a BYOK policy in force for the account.
+    const s = await startServer({ BENCH_BARE: '0' });
+    const paths = await prepare(s.url, s.token, connections);
+    const set = await fetch(`${s.url}/api/users/me/byok-policy`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(BENCH_POLICY),
+    });
+    if (set.status !== 200) throw new Error(`setting the bench BYOK policy: HTTP ${set.status}`);
+    const [get, put] = await getAndPut('sqlite+policy', [s.url], s.token, paths);
+    await stopServers();
+    vault = await startVaultPeer();
+    const [read, write] = await vaultReadAndWrite(vault);
+    peer = [get, put, read, write];
+    results.push(...peer);
+  }
 } finally {
   await stopServers();
   await pg?.stop();
+  await vault?.stop();
 }
 
 const ratio = (x: number, y: number) => `${(x / y).toFixed(2)}x`;
@@ -254,6 +326,13 @@ if (postgres && postgres2) {
       `note: ${cpus().length} CPUs for two service processes, PostgreSQL and autocannon; the two-instance figure is bound by the machine, not the service`,
     );
   }
+}
+if (peer) {
+  const [get, put, read, write] = peer;
+  const met = (value: number, target: number) =>
+    `(target >= ${target.toFixed(2)}x) ${value >= target ? 'met' : 'MISSED'}`;
+  line('rigbox GET / Vault KV v2 read', ratio(get.rps, read.rps), met(get.rps / read.rps, 3));
+  line('rigbox PUT with policy / Vault KV v2 write', ratio(put.rps, write.rps), met(put.rps / write.rps, 2));
 }
 if (results.some((r) => r.non2xx > 0)) {
   console.log('warning: some requests did not answer 2xx; the figures are not comparable');
