@@ -86,16 +86,25 @@ function demoKey(prefix: string): string {
 /** How a key is shown: its marked prefix only, never the random tail. */
 const shown = (key: string) => `${key.slice(0, key.lastIndexOf('-') + 1)}...`;
 
-/** The lines of a plan or apply that say what changes, as Terraform printed them. */
+// Attributes every update changes (bookkeeping), left out of the quoted plan to keep what matters.
+const BOOKKEEPING = /^\s*[~+-] (id|revision|updated_at|api_key_updated_at)\s+=/;
+
+/**
+ * The lines of a plan or apply that say what changes, as Terraform printed them: the actions only
+ * (not the "changed outside of Terraform" notes before them), without bookkeeping attributes.
+ */
 function changeLines(output: string): string[] {
-  return stripAnsi(output)
-    .split('\n')
+  const lines = stripAnsi(output).split('\n');
+  const actions = lines.findIndex((line) => /will perform the following actions/.test(line));
+  return lines
+    .slice(actions === -1 ? 0 : actions)
     .filter(
       (line) =>
-        /^\s*# \S+ (will be|must be)/.test(line) ||
-        /->/.test(line) ||
-        /^(Plan|Apply complete|Destroy complete|No changes\.)/.test(line.trim()) ||
-        /\(local-exec\): [^E]/.test(line),
+        (/^\s*# \S+ (will be|must be)/.test(line) ||
+          /->/.test(line) ||
+          /^(Plan|Apply complete|Destroy complete|No changes\.)/.test(line.trim()) ||
+          /\(local-exec\): [^E]/.test(line)) &&
+        !BOOKKEEPING.test(line),
     )
     .map((line) => line.trimEnd());
 }
@@ -324,6 +333,8 @@ class Demo {
       `ML_KEY=${shown(keys.ml)} (the ML team's OpenAI key)`,
     );
     const version = await this.vaultPut(keys.ml);
+    // The SDK warns on every start that its releases from 2027 need Node 22; the project runs on 20.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const ssm = new SSMClient({
       endpoint: moto.endpoint,
       region: moto.region,
