@@ -18,7 +18,6 @@ const pkgDir = join(here, '..');
 const { version } = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
 const exe = `terraform-provider-rigbox_v${version}`;
 const bundleDir = join(pkgDir, 'dist/bundle');
-rmSync(bundleDir, { recursive: true, force: true });
 // dist/package/ was the plain bundle before the single executable.
 rmSync(join(pkgDir, 'dist/package'), { recursive: true, force: true });
 mkdirSync(bundleDir, { recursive: true });

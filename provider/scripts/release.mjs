@@ -14,6 +14,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -55,7 +56,9 @@ async function writeZip(files, out) {
 }
 
 /** @param {{ pkgDir: string, version: string, files: { name: string, path: string, mode: number }[], dir?: string }} o */
-export async function writeRelease({ pkgDir, version, files, dir = join(pkgDir, 'dist/release') }) {
+export async function writeRelease({ pkgDir, version, files, dir: target = join(pkgDir, 'dist/release') }) {
+  // Written beside and then renamed into place, so readers see the old set or the new one.
+  const dir = `${target}.tmp-${process.pid}`;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const prefix = `${NAME}_${version}`;
@@ -87,9 +90,14 @@ export async function writeRelease({ pkgDir, version, files, dir = join(pkgDir, 
       ],
       { encoding: 'utf8' },
     );
-    if (sig.status !== 0) throw new Error(`gpg --detach-sign with key ${key} failed: ${sig.stderr.trim()}`);
+    if (sig.status !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`gpg --detach-sign with key ${key} failed: ${sig.stderr.trim()}`);
+    }
   }
-  return { dir, zip, zipName };
+  rmSync(target, { recursive: true, force: true });
+  renameSync(dir, target);
+  return { dir: target, zip: join(target, zipName), zipName };
 }
 
 /**
@@ -102,7 +110,10 @@ export function layIntoMirror(zip, mirror, version) {
     const dir = join(mirror, host, 'rigbox/rigbox');
     mkdirSync(dir, { recursive: true });
     rmSync(join(dir, version), { recursive: true, force: true });
-    copyFileSync(zip, join(dir, basename(zip)));
+    // Renamed into place: an init reading the mirror meanwhile sees the old zip or the new one.
+    const tmp = join(dir, `.${basename(zip)}.tmp-${process.pid}`);
+    copyFileSync(zip, tmp);
+    renameSync(tmp, join(dir, basename(zip)));
   }
 }
 

@@ -3,7 +3,15 @@
 // it and no `node` on the PATH. Returns { ok: false, reason } where that cannot be done, and the
 // caller ships the plain bundle instead.
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -13,17 +21,28 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 /** @param {{ bundleDir: string, exe: string, outDir: string }} o */
 export async function buildSea({ bundleDir, exe, outDir }) {
-  rmSync(outDir, { recursive: true, force: true });
-  mkdirSync(outDir, { recursive: true });
+  const target = join(outDir, exe);
+  const result = await build({ bundleDir, exe, outDir, target });
+  // A failed build leaves no stale executable behind.
+  if (!result.ok) rmSync(target, { force: true });
+  return result;
+}
+
+async function build({ bundleDir, exe, outDir, target }) {
   if (process.env.RIGBOX_PROVIDER_SEA === '0') return { ok: false, reason: 'RIGBOX_PROVIDER_SEA=0' };
   if (!['linux', 'darwin', 'win32'].includes(process.platform))
     return { ok: false, reason: `${process.platform} is not a SEA platform` };
+  // Made in a folder of its own and renamed into place: a test or benchmark running the previous
+  // executable while the provider is rebuilt never sees a half-written file.
+  const work = join(outDir, `.build-${process.pid}`);
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
   try {
     // The main script of a SEA is compiled as CommonJS, not run as a file: no shebang line.
-    const main = join(outDir, 'main.cjs');
+    const main = join(work, 'main.cjs');
     writeFileSync(main, readFileSync(join(bundleDir, exe), 'utf8').replace(/^#!.*\n/, ''));
-    const blob = join(outDir, 'sea-prep.blob');
-    const config = join(outDir, 'sea-config.json');
+    const blob = join(work, 'sea-prep.blob');
+    const config = join(work, 'sea-config.json');
     writeFileSync(
       config,
       JSON.stringify({
@@ -39,27 +58,24 @@ export async function buildSea({ bundleDir, exe, outDir }) {
     if (prep.status !== 0 || !existsSync(blob))
       return { ok: false, reason: `node --experimental-sea-config failed: ${prep.stderr.trim()}` };
 
-    const target = join(outDir, exe);
-    copyFileSync(process.execPath, target);
+    const made = join(work, exe);
+    copyFileSync(process.execPath, made);
     // Node's symbols and debug information are not needed to run it (99 -> 86 MB here).
-    if (process.platform === 'linux') spawnSync('strip', [target], { stdio: 'ignore' });
+    if (process.platform === 'linux') spawnSync('strip', [made], { stdio: 'ignore' });
     const { inject } = createRequire(import.meta.url)('postject');
-    await inject(target, 'NODE_SEA_BLOB', readFileSync(blob), {
+    await inject(made, 'NODE_SEA_BLOB', readFileSync(blob), {
       sentinelFuse: SEA_FUSE,
       machoSegmentName: 'NODE_SEA',
     });
-    if (process.platform === 'darwin') spawnSync('codesign', ['--sign', '-', target], { stdio: 'ignore' });
-    rmSync(blob);
-    rmSync(config);
-    rmSync(main);
-    const check = await handshakes(target);
-    if (!check.ok) {
-      rmSync(target, { force: true });
-      return { ok: false, reason: `the single executable did not start: ${check.reason}` };
-    }
+    if (process.platform === 'darwin') spawnSync('codesign', ['--sign', '-', made], { stdio: 'ignore' });
+    const check = await handshakes(made);
+    if (!check.ok) return { ok: false, reason: `the single executable did not start: ${check.reason}` };
+    renameSync(made, target);
     return { ok: true, path: target };
   } catch (err) {
     return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
 }
 
