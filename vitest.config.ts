@@ -13,6 +13,7 @@ export default defineConfig({
         test: {
           name: 'sqlite',
           include: [
+            'catalog/src/**/*.test.ts',
             'tfplugin/src/**/*.test.ts',
             'service/src/**/*.test.ts',
             'provider/src/**/*.test.ts',

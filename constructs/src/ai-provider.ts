@@ -1,4 +1,5 @@
 import { Token } from 'cdktf';
+import { AI_PROVIDER_IDS, MANAGED_PROVIDER_IDS } from './private/catalog/ai-providers';
 
 const PROVIDER_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
@@ -62,5 +63,5 @@ export class AiProvider {
   }
 }
 
-const MANAGED_PROVIDERS = ['anthropic', 'openai', 'google', 'brave'];
-const KNOWN_PROVIDERS = [...MANAGED_PROVIDERS, 'mistral', 'groq', 'xai', 'deepseek', 'openrouter'];
+const MANAGED_PROVIDERS: readonly string[] = MANAGED_PROVIDER_IDS;
+const KNOWN_PROVIDERS: readonly string[] = AI_PROVIDER_IDS;

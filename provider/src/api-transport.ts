@@ -88,7 +88,8 @@ export class ApiTransport {
   }
 
   private agent(): Promise<Dispatcher> {
-    this.dispatcher ??= (undici ??= import('undici')).then(
+    undici ??= import('undici');
+    this.dispatcher ??= undici.then(
       ({ EnvHttpProxyAgent }) =>
         new EnvHttpProxyAgent({
           connections: this.maxConnections,

@@ -1,3 +1,11 @@
+import {
+  AI_MODES,
+  AI_PROVIDER_IDS,
+  MANAGED_PROVIDER_IDS,
+  MANAGED_PROVIDERS_TEXT,
+  MODEL_PATTERN,
+  MODEL_RULE,
+} from '@rigbox/catalog';
 import type {
   ApplyResult,
   AttributeSpec,
@@ -19,19 +27,10 @@ import { type AiConfigInput, type AiConfigView, type ConfigOwner, RigboxApiError
  * inputs, and drift detection that never reads a secret back from Rigbox.
  */
 
-export const MODES = ['managed', 'byok'];
-export const AI_PROVIDERS = [
-  'anthropic',
-  'openai',
-  'google',
-  'brave',
-  'mistral',
-  'groq',
-  'xai',
-  'deepseek',
-  'openrouter',
-];
-const MODEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
+// The modes, providers and model rule come from the one catalog the service and the constructs use.
+export const MODES: readonly string[] = AI_MODES;
+export const AI_PROVIDERS: readonly string[] = AI_PROVIDER_IDS;
+const MANAGED: readonly string[] = MANAGED_PROVIDER_IDS;
 
 export const CONFIG_ATTRIBUTES: Record<string, AttributeSpec> = {
   mode: {
@@ -42,7 +41,7 @@ export const CONFIG_ATTRIBUTES: Record<string, AttributeSpec> = {
   ai_provider: {
     type: 'string',
     required: true,
-    description: `The AI provider: one of ${AI_PROVIDERS.map((p) => `\`${p}\``).join(', ')}. Managed mode supports anthropic, openai, google and brave. Required. (Named ai_provider because \`provider\` is a Terraform meta-argument.)`,
+    description: `The AI provider: one of ${AI_PROVIDERS.map((p) => `\`${p}\``).join(', ')}. Managed mode supports ${MANAGED_PROVIDERS_TEXT}. Required. (Named ai_provider because \`provider\` is a Terraform meta-argument.)`,
   },
   model: {
     type: 'string',
@@ -220,24 +219,18 @@ export function validateConfig(config: ObjectValue, caps: ClientCapabilities): D
       ),
     );
   }
-  if (mode === 'managed' && typeof provider === 'string' && AI_PROVIDERS.indexOf(provider) > 3) {
+  if (mode === 'managed' && typeof provider === 'string' && !MANAGED.includes(provider)) {
     diags.push(
       error(
         'AI Provider Not Available In Managed Mode',
-        `Managed mode supports anthropic, openai, google and brave; "${provider}" needs mode = "byok" with your own key.`,
+        `Managed mode supports ${MANAGED_PROVIDERS_TEXT}; "${provider}" needs mode = "byok" with your own key.`,
         ['ai_provider'],
       ),
     );
   }
   const model = config.model;
   if (typeof model === 'string' && !MODEL_PATTERN.test(model)) {
-    diags.push(
-      error(
-        'Invalid Model',
-        `model may contain letters, digits and . _ : @ / - only (at most 128); got "${model}".`,
-        ['model'],
-      ),
-    );
+    diags.push(error('Invalid Model', `model ${MODEL_RULE}; got "${model}".`, ['model']));
   }
 
   const wo = config.api_key_wo;

@@ -132,7 +132,7 @@ export class ByokPolicyResource implements Resource<ProviderClient> {
         ]),
       );
     }
-    const list = (name: string, allowed: string[], what: string) => {
+    const list = (name: string, allowed: readonly string[], what: string) => {
       const v = config[name];
       if (!Array.isArray(v)) return;
       if (v.length === 0) {

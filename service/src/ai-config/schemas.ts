@@ -1,3 +1,4 @@
+import { MODEL_PATTERN, MODEL_RULE } from '@rigbox/catalog';
 import { z } from 'zod';
 import { AI_PROVIDER_IDS } from './providers.js';
 
@@ -11,7 +12,7 @@ export const Model = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, 'model may contain letters, digits and . _ : @ / - only')
+  .regex(MODEL_PATTERN, `model ${MODEL_RULE}`)
   .describe('Model id, e.g. `gpt-4o` or `google/gemini-2.5-pro`; null for the provider default.');
 
 export const AiConfigInput = z

@@ -1,0 +1,2 @@
+export * from './ai-providers.js';
+export * from './references.js';
