@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Client } from 'pg';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { canaryKey, type Harness, startHarness } from '../../../test/support/harness.js';
 import { main } from '../cli/main.js';
 import type { SqliteStorage } from '../storage/sqlite.js';
-import { canaryKey, type Harness, startHarness } from '../testing/harness.js';
 
 // The tamper-evident audit export (issue 18): the chain as the API exports it, and `rigbox audit
 // verify` against a store whose events were deleted, reordered or edited behind the service's back.

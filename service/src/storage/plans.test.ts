@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { freshStore, type TestStore } from '../../../test/support/harness.js';
 import { AuditChain } from '../audit/chain.js';
 import { newId } from '../ids.js';
-import { freshStore, type TestStore } from '../testing/harness.js';
 import { openStorage } from './open.js';
 import type { PostgresStorage } from './postgres.js';
-import type { KeyedStatement } from './rows.js';
+import { auditChainQuery, type KeyedStatement } from './rows.js';
 import type { SqliteStorage } from './sqlite.js';
 import type { AiConfigRecord, AuditEvent, Storage, Workspace } from './types.js';
 
@@ -230,4 +230,25 @@ it('catches a scan: the checks fail on a plan that reads a table whole', () => {
       'Merge Join\n  ->  Index Scan using ai_configs_pkey on ai_configs c\n  ->  Index Scan using x on y\n        Index Cond: (a = 1)',
     ),
   ).toThrow();
+});
+
+// The audit export reads an account's chain a page at a time, from the start or after a cursor.
+const exportPages = [
+  { page: 'the first page', query: () => auditChainQuery({ account: alice, limit: 101 }) },
+  {
+    page: 'a page after a cursor',
+    query: () => auditChainQuery({ account: alice, after: { account: alice, seq: 500 }, limit: 101 }),
+  },
+];
+
+it.each(exportPages)('the audit export reads $page off the chain index, with no scan or sort', async (c) => {
+  const { sql, params } = c.query();
+  const plan = await storage.explain({ sql }, params);
+  if (storage.kind === 'sqlite') {
+    checkSqlite(plan);
+    expect(plan).toMatch(/SEARCH audit_events USING INDEX audit_chain_order \(chain_account=\?/);
+  } else {
+    checkPostgres(plan);
+    expect(plan).toMatch(/Index Scan using audit_chain_order on audit_events/);
+  }
 });

@@ -263,6 +263,35 @@ export class PostgresStorage implements Storage {
     return (await this.pool.query<Row>(numbered(sql), params)).rows.map(toChainedAuditEvent);
   }
 
+  async chainLegacyAudit(): Promise<number> {
+    return this.transaction(async (c) => {
+      // One instance at a time (several may start at once on an upgraded database).
+      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK + 1]);
+      const rows = (
+        await c.query<Row>('SELECT * FROM audit_events WHERE chain_account IS NULL ORDER BY at, id')
+      ).rows;
+      for (const row of rows) {
+        const chain = this.chain;
+        if (!chain) throw new Error('audit write before the audit chain was set');
+        const audit = toAuditEvent(row);
+        const account = audit.actorUserId;
+        const head = await this.lockChainHead(c, account);
+        const seq = head.seq + 1;
+        const hash = chain.link(audit, account, seq, head.hash);
+        await c.query(
+          'UPDATE audit_events SET chain_account = $1, chain_seq = $2, prev_hash = $3, hash = $4 WHERE id = $5',
+          [account, seq, head.hash, hash, audit.id],
+        );
+        await c.query('UPDATE audit_chain_heads SET seq = $2, hash = $3 WHERE account = $1', [
+          account,
+          seq,
+          hash,
+        ]);
+      }
+      return rows.length;
+    });
+  }
+
   async auditChainHeads(): Promise<ChainHead[]> {
     return (await this.pool.query<Row>('SELECT * FROM audit_chain_heads ORDER BY account')).rows.map(
       toChainHead,
@@ -570,17 +599,18 @@ export class PostgresStorage implements Storage {
   }
 
   /**
-   * For the plan tests: PostgreSQL's plan of one of the keyed statements, as EXPLAIN prints it, with
+   * For the plan tests: PostgreSQL's plan of a keyed statement (or of `sql`), as EXPLAIN prints it, with
    * whole-table reads priced out as they are on tables large enough for an index to matter (a test's
    * tables are small, and there PostgreSQL rightly prefers to read them whole and hash or merge them).
    * A statement that no index serves still shows its Seq Scan, or an Index Scan without Index Cond.
    */
-  async explain(statement: KeyedStatement, params: unknown[]): Promise<string> {
+  async explain(statement: KeyedStatement | { sql: string }, params: unknown[]): Promise<string> {
+    const sql = typeof statement === 'string' ? SQL[statement] : numbered(statement.sql);
     return this.transaction(async (c) => {
       for (const setting of ['enable_seqscan', 'enable_hashjoin', 'enable_mergejoin']) {
         await c.query(`SET LOCAL ${setting} = off`);
       }
-      const res = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${SQL[statement]}`, params);
+      const res = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
       return res.rows.map((r) => r['QUERY PLAN']).join('\n');
     });
   }

@@ -239,6 +239,31 @@ export class SqliteStorage implements Storage {
     return (this.db.prepare(sql).all(...params) as Row[]).map(toChainedAuditEvent);
   }
 
+  async chainLegacyAudit(): Promise<number> {
+    return this.db
+      .transaction(() => {
+        const rows = this.db
+          .prepare('SELECT * FROM audit_events WHERE chain_account IS NULL ORDER BY at, id')
+          .all() as Row[];
+        const link = this.db.prepare(
+          'UPDATE audit_events SET chain_account = ?, chain_seq = ?, prev_hash = ?, hash = ? WHERE id = ?',
+        );
+        for (const row of rows) {
+          if (!this.chain) throw new Error('audit write before the audit chain was set');
+          const audit = toAuditEvent(row);
+          const account = audit.actorUserId;
+          const head = this.stmt.chainHead.get(account) as Row | undefined;
+          const seq = head ? Number(head.seq) + 1 : 1;
+          const prevHash = head ? String(head.hash) : GENESIS_HASH;
+          const hash = this.chain.link(audit, account, seq, prevHash);
+          link.run(account, seq, prevHash, hash, audit.id);
+          this.stmt.setChainHead.run(account, seq, hash);
+        }
+        return rows.length;
+      })
+      .immediate();
+  }
+
   async auditChainHeads(): Promise<ChainHead[]> {
     return (this.stmt.chainHeads.all() as Row[]).map(toChainHead);
   }
@@ -484,11 +509,10 @@ export class SqliteStorage implements Storage {
     return (await this.getServiceSecret(name)) as Envelope;
   }
 
-  /** For the plan tests: SQLite's query plan of one of the keyed statements, one step a line. */
-  async explain(statement: KeyedStatement, params: unknown[]): Promise<string> {
-    const plan = this.db.prepare(`EXPLAIN QUERY PLAN ${this.stmt[statement].source}`).all(...params) as {
-      detail: string;
-    }[];
+  /** For the plan tests: SQLite's query plan of a keyed statement (or of `sql`), one step a line. */
+  async explain(statement: KeyedStatement | { sql: string }, params: unknown[]): Promise<string> {
+    const sql = typeof statement === 'string' ? this.stmt[statement].source : statement.sql;
+    const plan = this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[];
     return plan.map((step) => step.detail).join('\n');
   }
 
