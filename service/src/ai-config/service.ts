@@ -122,6 +122,8 @@ export class AiConfigs {
   static async open(storage: Storage, envelopes: Envelopes): Promise<AiConfigs> {
     const secret = await AiConfigs.serviceSecret(storage, envelopes, FINGERPRINT_SECRET);
     storage.setAuditChain(await AiConfigs.auditChain(storage, envelopes));
+    // Events written before the chain existed are linked in, oldest first, before anything new.
+    await storage.chainLegacyAudit();
     return new AiConfigs(storage, envelopes, new Fingerprinter(secret));
   }
 

@@ -256,3 +256,34 @@ describe('rigbox audit verify', () => {
     expect(out).toMatch(/link #7 \(event evt_forged\): hash does not match/);
   });
 });
+
+describe('an upgraded store', () => {
+  it('links the events stored before the chain existed, oldest first, and verify covers them', async () => {
+    await history();
+    const account = await aliceId();
+    // Two events as a version without the chain wrote them: no chain columns.
+    await tamper(
+      `INSERT INTO audit_events (id, owner_kind, owner_id, actor_user_id, actor_name, action, changes, key_event, revision, at)
+       VALUES (?, 'workspace', 'ws_old', ?, 'alice', 'ai_config.updated', '{"model":["a","b"]}', NULL, 3, ?),
+              (?, 'workspace', 'ws_old', ?, 'alice', 'workspace.created', '{}', NULL, 1, ?)`,
+      [
+        'evt_legacy2',
+        account,
+        '2020-01-02T00:00:00.000Z',
+        'evt_legacy1',
+        account,
+        '2020-01-01T00:00:00.000Z',
+      ],
+    );
+    expect(await h.service.storage.chainLegacyAudit()).toBe(2);
+    expect(await h.service.storage.chainLegacyAudit()).toBe(0);
+    const chained = await h.service.storage.auditChain({ account, limit: 100 });
+    expect(chained.slice(-2).map((e) => [e.id, e.seq])).toEqual([
+      ['evt_legacy1', 7],
+      ['evt_legacy2', 8],
+    ]);
+    expect((await verify()).code).toBe(0);
+    await tamper('DELETE FROM audit_events WHERE id = ?', ['evt_legacy1']);
+    expect((await verify()).out).toMatch(/link #7 .*expected event #7, found #8/);
+  });
+});

@@ -215,6 +215,11 @@ export interface Storage {
   }): Promise<ChainedAuditEvent[]>;
   /** Every account's chain head. */
   auditChainHeads(): Promise<ChainHead[]>;
+  /**
+   * Links audit events stored before the chain existed (an upgraded data folder or database) into
+   * their accounts' chains, oldest first; the number linked. Run at start, before serving.
+   */
+  chainLegacyAudit(): Promise<number>;
 
   getByokPolicy(userId: string): Promise<ByokPolicyRecord | undefined>;
   /** Compare-and-set, as putAiConfig (0: no policy yet), with its audit event, in one transaction. */
