@@ -5,7 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canaryKey, folderBytes } from '../service/src/testing/harness.js';
+import { canaryKey, folderBytes } from './support/harness.js';
 import { RigboxServer, rigbox } from './support/rigbox-server.js';
 
 /**
@@ -155,6 +155,14 @@ async function runtimeEnv(workspaceId: string) {
   return { runtimeToken: minted.body.token as string, env: env.body.env as Record<string, string> };
 }
 
+/** A managed workspace and the gateway token its process got, as `rigbox exec` would start it. */
+async function managedProcess(name: string) {
+  const ws = (
+    await api('POST', '/api/workspaces', { name, ai_config: { mode: 'managed', provider: 'openai' } })
+  ).body.id as string;
+  return { ws, gatewayToken: (await runtimeEnv(ws)).env.RIGBOX_GATEWAY_TOKEN ?? '' };
+}
+
 const chat = (workspaceId: string, credential: string, extra = '') =>
   raw(
     server.url,
@@ -271,13 +279,7 @@ describe('the caller cannot choose the upstream request target', () => {
   let ws = '';
   let gatewayToken = '';
   beforeAll(async () => {
-    ws = (
-      await api('POST', '/api/workspaces', {
-        name: 'paths',
-        ai_config: { mode: 'managed', provider: 'openai' },
-      })
-    ).body.id as string;
-    gatewayToken = (await runtimeEnv(ws)).env.RIGBOX_GATEWAY_TOKEN ?? '';
+    ({ ws, gatewayToken } = await managedProcess('paths'));
   });
 
   it('dot segments, encoded slashes and backslashes, empty segments and absolute-form targets are 400s that reach nothing and spend nothing', async () => {
@@ -385,13 +387,7 @@ describe('managed mode lends the platform key to inference only, and the caller 
   let ws = '';
   let gatewayToken = '';
   beforeAll(async () => {
-    ws = (
-      await api('POST', '/api/workspaces', {
-        name: 'managed',
-        ai_config: { mode: 'managed', provider: 'openai' },
-      })
-    ).body.id as string;
-    gatewayToken = (await runtimeEnv(ws)).env.RIGBOX_GATEWAY_TOKEN ?? '';
+    ({ ws, gatewayToken } = await managedProcess('managed'));
   });
 
   it('files, fine-tuning and admin endpoints are a 403 that reaches nothing and spends nothing', async () => {
@@ -491,13 +487,7 @@ describe('bodies, timeouts and disconnects: nothing hangs, credits only for answ
   let ws = '';
   let gatewayToken = '';
   beforeAll(async () => {
-    ws = (
-      await api('POST', '/api/workspaces', {
-        name: 'timing',
-        ai_config: { mode: 'managed', provider: 'openai' },
-      })
-    ).body.id as string;
-    gatewayToken = (await runtimeEnv(ws)).env.RIGBOX_GATEWAY_TOKEN ?? '';
+    ({ ws, gatewayToken } = await managedProcess('timing'));
   });
 
   it('a GET or HEAD with a body (declared or chunked) is a 400 at once, before auth or credits', async () => {
