@@ -178,10 +178,16 @@ class Demo {
     const missing = missingTools(engine);
     if (missing.length > 0) await installTools(narrator, this.commands, missing);
     const version = await this.commands.run(engine.binary, ['version'], {
-      env: { ...process.env, CHECKPOINT_DISABLE: '1' },
+      env: { ...ownEnv(), TF_CLI_CONFIG_FILE: TOFURC, CHECKPOINT_DISABLE: '1' },
     });
-    if (version.code !== 0) throw new DemoError(`${engine.command} version failed: ${version.stderr.trim()}`);
-    const engineVersion = stripAnsi(version.stdout).split('\n')[0]?.trim() ?? engine.kind;
+    if (version.code !== 0) {
+      throw new DemoError(`${engine.command} version failed: ${lastLine(version.stderr || version.stdout)}`);
+    }
+    const engineVersion =
+      stripAnsi(version.stdout)
+        .split('\n')
+        .find((line) => /^(Terraform|OpenTofu) v\d/.test(line))
+        ?.trim() ?? engine.kind;
     narrator.result(
       `${engineVersion} (${engine.kind === 'terraform' ? 'on the PATH' : "the repo's, from npm run tools"}); Vault, moto and the null provider ${missing.length > 0 ? 'installed' : 'already installed'} in .tools/`,
     );
