@@ -2,8 +2,8 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RigboxWorkspaceAiConfigProps } from '@rigbox/cdktf-constructs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { canaryKey } from '../service/src/testing/harness.js';
 import { FLAVORS } from './support/constructs.js';
+import { canaryKey } from './support/harness.js';
 
 /**
  * No key can enter synth output: the constructs take references only. With canary references and

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from './rigbox-server.js';
-import { ENGINE_BIN, type Engine, requireEngine, requireTofu, TOFU, TOFURC, TofuWorkspace } from './tofu.js';
+import { ENGINE_BIN, type Engine, requireEngine, TOFURC, TofuWorkspace } from './tofu.js';
 
 export const CDKTF_BIN = join(REPO, 'node_modules/.bin/cdktf');
 export const PYTHON_VENV = join(REPO, '.tools/cdktf-python');
@@ -138,9 +138,10 @@ export class CdktfProject {
 
 /**
  * A cdktn project folder outside the repo, driven as cdktn's CLI would drive it: `synth` runs the
- * app with CDKTF_OUTDIR set (cdktn keeps cdktf's names), and the engine (OpenTofu, with the repo's
- * offline CLI config) runs in `cdktf.out/stacks/<stack>`. cdktn-cli itself needs Node >= 22.19;
- * this project runs on Node 20. Everything printed is kept for canary scans.
+ * app with CDKTF_OUTDIR set (cdktn keeps cdktf's names), and the engine (OpenTofu, or HashiCorp
+ * Terraform if told, with the repo's offline CLI config) runs in `cdktf.out/stacks/<stack>`.
+ * cdktn-cli itself needs Node >= 22.19; this project runs on Node 20. Everything printed is kept
+ * for canary scans.
  */
 export class CdktnProject {
   readonly dir = mkdtempSync(join(tmpdir(), 'rigbox-cdktn-'));
@@ -150,15 +151,16 @@ export class CdktnProject {
     /** The app command, e.g. [process.execPath, '--import', TSX_LOADER, '/abs/main.ts']. */
     readonly app: string[],
     readonly env: NodeJS.ProcessEnv = {},
+    readonly engine: Engine = 'tofu',
   ) {
-    requireTofu();
+    requireEngine(engine);
   }
 
   stackDir(stack: string): string {
     return join(this.dir, 'cdktf.out/stacks', stack);
   }
 
-  private async record(what: string, res: RunResult, mustPass: boolean): Promise<RunResult> {
+  private record(what: string, res: RunResult, mustPass: boolean): RunResult {
     this.transcript.push(`$ ${what}\n${res.stdout}\n${res.stderr}`);
     if (mustPass && res.code !== 0)
       throw new Error(`${what} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
@@ -175,13 +177,13 @@ export class CdktnProject {
     return this.record(`synth: ${this.app.join(' ')}`, res, true);
   }
 
-  /** Runs the engine in a synthesized stack's folder; `ok` fails on a non-zero exit. */
-  async tofu(
+  /** Runs the engine in a synthesized stack's folder; `ok` (the default) fails on a non-zero exit. */
+  async inStack(
     stack: string,
     args: string[],
     { ok = true, env = {} }: { ok?: boolean; env?: NodeJS.ProcessEnv } = {},
   ): Promise<RunResult> {
-    const res = await runCommand(TOFU, [...args, '-no-color'], {
+    const res = await runCommand(ENGINE_BIN[this.engine], [...args, '-no-color'], {
       cwd: this.stackDir(stack),
       timeoutMs: 150_000,
       env: {
@@ -193,7 +195,7 @@ export class CdktnProject {
         ...env,
       },
     });
-    return this.record(`tofu ${args.join(' ')} (in cdktf.out/stacks/${stack})`, res, ok);
+    return this.record(`${this.engine} ${args.join(' ')} (in cdktf.out/stacks/${stack})`, res, ok);
   }
 
   dispose(): void {
