@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canaryKey } from '../service/src/testing/harness.js';
 import { toolPath } from './engines/engine-process.js';
+import { canaryKey } from './support/harness.js';
 import { REPO, RigboxServer } from './support/rigbox-server.js';
 
 /**

@@ -1,8 +1,8 @@
 import { Client } from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { canaryKey } from '../service/src/testing/harness.js';
 import { type PostgresEngine, startPostgres } from './engines/postgres.js';
 import { apiClient, newMasterKey } from './support/api.js';
+import { canaryKey } from './support/harness.js';
 import { RigboxServer, rigboxAsync } from './support/rigbox-server.js';
 
 /**

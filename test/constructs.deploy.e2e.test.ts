@@ -2,10 +2,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canaryKey, folderBytes } from '../service/src/testing/harness.js';
 import { type MotoEngine, startMoto } from './engines/moto.js';
 import { startVault, type VaultEngine } from './engines/vault.js';
 import { CdktfProject, TSX_LOADER } from './support/cdktf.js';
+import { canaryKey, folderBytes } from './support/harness.js';
 import { REPO, RigboxServer } from './support/rigbox-server.js';
 import { ENGINES } from './support/tofu.js';
 

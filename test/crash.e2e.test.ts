@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kekId } from '../service/src/crypto/keyring.js';
-import { canaryKey, folderBytes } from '../service/src/testing/harness.js';
 import { type PostgresEngine, startPostgres } from './engines/postgres.js';
 import { type ApiClient, apiClient, gatewayChat, newMasterKey, runtimeEnv } from './support/api.js';
+import { canaryKey, folderBytes } from './support/harness.js';
 import {
   postgresRawStore,
   type RawStore,

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kekId } from '../service/src/crypto/keyring.js';
-import { canaryKey } from '../service/src/testing/harness.js';
 import { type PostgresEngine, startPostgres } from './engines/postgres.js';
 import { type ApiClient, apiClient, newMasterKey, runtimeEnv } from './support/api.js';
+import { canaryKey } from './support/harness.js';
 import { postgresRawStore, type RawStore, sqliteRawStore } from './support/raw-store.js';
 import { RigboxServer, rigboxAsync } from './support/rigbox-server.js';
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canaryKey, folderBytes } from '../service/src/testing/harness.js';
 import { type MotoEngine, startMoto } from './engines/moto.js';
 import { startVault, type VaultEngine } from './engines/vault.js';
+import { canaryKey, folderBytes } from './support/harness.js';
 import { RigboxServer } from './support/rigbox-server.js';
 import { ENGINES, TofuWorkspace } from './support/tofu.js';
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canaryKey, folderBytes } from '../service/src/testing/harness.js';
+import { canaryKey, folderBytes } from './support/harness.js';
 import { RigboxServer } from './support/rigbox-server.js';
 import { ENGINES, TofuWorkspace } from './support/tofu.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canaryKey, folderBytes } from '../service/src/testing/harness.js';
 import { startVault, type VaultEngine } from './engines/vault.js';
+import { canaryKey, folderBytes } from './support/harness.js';
 import { RigboxServer } from './support/rigbox-server.js';
 import { ENGINES, TofuWorkspace } from './support/tofu.js';
 

@@ -2,7 +2,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canaryKey, folderBytes } from '../service/src/testing/harness.js';
+import { canaryKey, folderBytes } from './support/harness.js';
 import { REPO, RIGBOX_BIN, RigboxServer } from './support/rigbox-server.js';
 import { UpstreamStandIn } from './support/upstream-standin.js';
 

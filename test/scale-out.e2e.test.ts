@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentPeriod, PLAN_CREDITS } from '../service/src/gateway/credits.js';
-import { canaryKey } from '../service/src/testing/harness.js';
 import { type PostgresEngine, startPostgres } from './engines/postgres.js';
 import { apiClient, gatewayChat, newMasterKey, runtimeEnv } from './support/api.js';
+import { canaryKey } from './support/harness.js';
 import { RigboxServer } from './support/rigbox-server.js';
 import { UpstreamStandIn } from './support/upstream-standin.js';
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canaryKey, folderBytes } from '../service/src/testing/harness.js';
+import { canaryKey, folderBytes } from './support/harness.js';
 import { RigboxServer, rigbox } from './support/rigbox-server.js';
 
 /**

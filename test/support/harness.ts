@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { Client, escapeIdentifier } from 'pg';
-import { createUserToken } from '../auth/tokens.js';
-import { createLogger } from '../logging/logger.js';
-import { createService, type Service } from '../service.js';
-import type { SqliteStorage } from '../storage/sqlite.js';
+import { createUserToken } from '../../service/src/auth/tokens.js';
+import { createLogger } from '../../service/src/logging/logger.js';
+import { createService, type Service } from '../../service/src/service.js';
+import type { SqliteStorage } from '../../service/src/storage/sqlite.js';
 
 /** Every line the service logged, kept so tests can scan them for secrets. */
 export class LogCapture extends Writable {

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { freshStore, type TestStore } from '../../../test/support/harness.js';
 import { hashToken } from '../ids.js';
 import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/types.js';
-import { freshStore, type TestStore } from '../testing/harness.js';
 import { createUserToken, TOKEN_CACHE_MS, TokenCache } from './tokens.js';
 
 describe('recently found tokens', () => {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { canaryKey, type Harness, startHarness } from '../../../test/support/harness.js';
 import type { PostgresStorage } from '../storage/postgres.js';
 import type { SqliteStorage } from '../storage/sqlite.js';
-import { canaryKey, type Harness, startHarness } from '../testing/harness.js';
 import { Envelopes } from './envelope.js';
 import { Keyring, kekId } from './keyring.js';
 import { rewrapAll } from './rotate.js';

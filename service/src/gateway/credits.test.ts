@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../../../test/support/harness.js';
 import { UpstreamStandIn } from '../../../test/support/upstream-standin.js';
-import { type Harness, startHarness } from '../testing/harness.js';
 import { currentPeriod } from './credits.js';
 
 let h: Harness;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { canaryKey, folderBytes, type Harness, startHarness } from '../testing/harness.js';
+import { canaryKey, folderBytes, type Harness, startHarness } from '../../../test/support/harness.js';
 
 let h: Harness;
 let alice: string;

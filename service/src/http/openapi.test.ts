@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Harness, startHarness } from '../testing/harness.js';
+import { type Harness, startHarness } from '../../../test/support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from '../../../test/support/harness.js';
 import { ApiError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { AiConfigRecord, AuditEvent } from '../storage/types.js';
-import { type Harness, startHarness } from '../testing/harness.js';
 import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from './paging.js';
 
 describe('the cursor codec', () => {

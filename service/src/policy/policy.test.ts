@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  canaryKey,
+  folderBytes,
+  type Harness,
+  LogCapture,
+  startHarness,
+} from '../../../test/support/harness.js';
 import { createLogger } from '../logging/logger.js';
 import { createService, type Service } from '../service.js';
-import { canaryKey, folderBytes, type Harness, LogCapture, startHarness } from '../testing/harness.js';
 
 // The account BYOK policy through the API (issue 18): what `enforce` refuses, what `report` lets
 // through and records, the report, and the races. Runs on SQLite and on PostgreSQL.

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { freshStore, type TestStore } from '../../../test/support/harness.js';
 import { AuditChain } from '../audit/chain.js';
 import { newId } from '../ids.js';
-import { freshStore, type TestStore } from '../testing/harness.js';
 import { openStorage } from './open.js';
 import type { AiConfigRecord, AuditEvent, ConfigOwner, Storage } from './types.js';
 
