@@ -27,7 +27,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'postgres',
-          include: ['service/src/**/*.test.ts'],
+          // gateway.credits starts a service through the harness, so it runs on both backends too.
+          include: ['service/src/**/*.test.ts', 'test/gateway.credits.test.ts'],
           globalSetup: ['test/engines/postgres.global-setup.ts'],
           setupFiles: ['test/engines/postgres.setup.ts'],
         },

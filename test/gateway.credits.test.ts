@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { type Harness, startHarness } from '../../../test/support/harness.js';
-import { UpstreamStandIn } from '../../../test/support/upstream-standin.js';
-import { currentPeriod } from './credits.js';
+import { currentPeriod } from '../service/src/gateway/credits.js';
+import { type Harness, startHarness } from './support/harness.js';
+import { UpstreamStandIn } from './support/upstream-standin.js';
 
 let h: Harness;
 let upstream: UpstreamStandIn;

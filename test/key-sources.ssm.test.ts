@@ -9,15 +9,15 @@ import {
   ThrottlingException,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type MotoEngine, startMoto } from '../../../test/engines/moto.js';
-import { freePort } from '../../../test/engines/ports.js';
 import {
   KeySourceError,
   type KeySourceErrorKind,
   type KeySourceRef,
   openKeySource,
   type SsmSettings,
-} from './index.js';
+} from '../provider/src/key-sources/index.js';
+import { type MotoEngine, startMoto } from './engines/moto.js';
+import { freePort } from './engines/ports.js';
 
 // A key that must never show up in an error message or in moto's own output.
 const canary = `sk-CANARY-${randomBytes(16).toString('hex')}`;

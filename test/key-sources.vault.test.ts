@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../test/engines/ports.js';
-import { startVault, type VaultEngine } from '../../../test/engines/vault.js';
 import {
   KeySourceError,
   type KeySourceErrorKind,
   type KeySourceRef,
   openKeySource,
   type VaultSettings,
-} from './index.js';
+} from '../provider/src/key-sources/index.js';
+import { freePort } from './engines/ports.js';
+import { startVault, type VaultEngine } from './engines/vault.js';
 
 // A key that must never show up in an error message or in Vault's own output.
 const canary = `sk-CANARY-${randomBytes(16).toString('hex')}`;
