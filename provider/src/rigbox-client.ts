@@ -98,6 +98,8 @@ export class RigboxClient {
     readonly endpoint: string,
     private readonly token: string,
     private readonly timeoutMs = 30_000,
+    /** The clock the read-ahead window is measured on, in milliseconds (tests pass their own). */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Keep-alive connections to the API, opened by the first request. */
@@ -162,7 +164,7 @@ export class RigboxClient {
     const ahead = this.readAhead.get(id);
     if (ahead) {
       this.readAhead.delete(id);
-      if (performance.now() - ahead.at < READ_AHEAD_MS) {
+      if (this.now() - ahead.at < READ_AHEAD_MS) {
         // Not found there is a 404, as the single GET says; a failed list falls back to a read of its own.
         return ahead.view.then(
           (view) => view ?? Promise.reject(new RigboxApiError(404, 'not_found', 'workspace not found')),
@@ -238,7 +240,7 @@ export class RigboxClient {
       return;
     }
     const listed = this.listByIds([...ids, ...extra]);
-    const at = performance.now();
+    const at = this.now();
     // Entries go in oldest first: drop the ones no read came for in time (a plan with -refresh=false).
     for (const [id, entry] of this.readAhead) {
       if (at - entry.at < READ_AHEAD_MS) break;
