@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Client } from 'pg';
+import { Client, escapeIdentifier } from 'pg';
 
 /** A workspace's AI-config row exactly as stored, plus the revisions its audit trail records. */
 export interface RawConfig {
@@ -30,16 +30,13 @@ export interface RawStore {
   close(): Promise<void>;
 }
 
-const TABLES = [
-  'users',
-  'api_tokens',
-  'workspaces',
-  'ai_configs',
-  'audit_events',
-  'service_secrets',
-  'runtime_key_bindings',
-  'credit_usage',
-];
+/** Every table the service has made, read from the schema: one added later is scanned too. */
+const SQLITE_TABLES =
+  "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name";
+const POSTGRES_TABLES = `SELECT table_name AS name FROM information_schema.tables
+  WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`;
+const sqliteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
 const CONFIG_SQL = (p: (n: number) => string) =>
   `SELECT mode, provider, model, key_ciphertext, key_wrapped_dek, key_kek_id, key_fingerprint, revision
    FROM ai_configs WHERE owner_kind = 'workspace' AND owner_id = ${p(1)}`;
@@ -79,14 +76,17 @@ export function sqliteRawStore(dataDir: string): RawStore {
     },
     async tablesContaining(needle) {
       return withDb((db) =>
-        TABLES.filter((t) => {
-          const columns = (db.prepare(`PRAGMA table_info(${t})`).all() as { name: string }[]).map(
-            (c) => `COALESCE(CAST(${c.name} AS TEXT), '')`,
-          );
-          return db
-            .prepare(`SELECT 1 FROM ${t} WHERE instr(${columns.join(' || ')}, ?) > 0 LIMIT 1`)
-            .get(needle);
-        }),
+        (db.prepare(SQLITE_TABLES).all() as { name: string }[])
+          .map((r) => r.name)
+          .filter((t) => {
+            const table = sqliteIdentifier(t);
+            const columns = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map(
+              (c) => `COALESCE(CAST(${sqliteIdentifier(c.name)} AS TEXT), '')`,
+            );
+            return db
+              .prepare(`SELECT 1 FROM ${table} WHERE instr(${columns.join(' || ')}, ?) > 0 LIMIT 1`)
+              .get(needle);
+          }),
       );
     },
     async close() {},
@@ -113,11 +113,13 @@ export async function postgresRawStore(url: string): Promise<RawStore> {
     },
     async tablesContaining(needle) {
       const hits: string[] = [];
-      for (const t of TABLES) {
+      const tables = (await client.query<{ name: string }>(POSTGRES_TABLES)).rows.map((r) => r.name);
+      for (const t of tables) {
         // The whole row as text: every column of every row.
-        const res = await client.query(`SELECT 1 FROM ${t} r WHERE strpos(r::text, $1) > 0 LIMIT 1`, [
-          needle,
-        ]);
+        const res = await client.query(
+          `SELECT 1 FROM ${escapeIdentifier(t)} r WHERE strpos(r::text, $1) > 0 LIMIT 1`,
+          [needle],
+        );
         if (res.rowCount) hits.push(t);
       }
       return hits;
