@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { layIntoMirror, packageFiles, writeRelease } from './release.mjs';
-import { AWS_SDK_ASSET, buildSea } from './sea.mjs';
+import { buildSea, LAZY_MODULES } from './sea.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkgDir = join(here, '..');
@@ -31,22 +31,24 @@ const common = {
   legalComments: 'none',
   logLevel: 'warning',
 };
-// The AWS SDK is most of the code and only SSM references need it: it is a file of its own, loaded
-// the first time an SSM reference is resolved (esbuild runs a dynamically imported module's top
-// level only on that import). Beside the plain bundle it is a file to require; inside the single
-// executable, whose require() loads built-in modules only, it is an embedded asset compiled on first
-// use. The module below picks one at run time.
-const awsSdkLoader = `
+// Modules needed only on some paths are files of their own, loaded on the first import() (esbuild
+// runs a dynamically imported module's top level only then), so a provider process that never
+// needs them does not parse them at start: the AWS SDK (most of the code; only SSM references need
+// it) and undici (the first request to the API or to Vault; most provider processes of a plan make
+// none). Beside the plain bundle each is a file to require; inside the single executable, whose
+// require() loads built-in modules only, each is an embedded asset compiled on first use. The
+// module below picks one at run time.
+const lazyLoader = (file) => `
 let sea;
 try { sea = require('node:sea'); } catch {}
 if (sea && sea.isSea()) {
-  const code = sea.getAsset(${JSON.stringify(AWS_SDK_ASSET)}, 'utf8');
+  const code = sea.getAsset(${JSON.stringify(file)}, 'utf8');
   const load = require('node:vm').compileFunction(code, ['exports', 'require', 'module'], {
-    filename: ${JSON.stringify(AWS_SDK_ASSET)},
+    filename: ${JSON.stringify(file)},
   });
   load(module.exports, require, module);
 } else {
-  module.exports = require('./${AWS_SDK_ASSET}');
+  module.exports = require(${JSON.stringify(`./${file}`)});
 }
 `;
 // The GetProviderSchema answer, encoded now from the compiled provider (tsc runs first): the same
@@ -64,29 +66,34 @@ await build({
   banner: { js: '#!/usr/bin/env node' },
   plugins: [
     {
-      name: 'aws-sdk-lazy',
+      name: 'lazy-modules',
       setup(b) {
-        b.onResolve({ filter: /^@aws-sdk\/client-ssm$/ }, () => ({
-          path: 'aws-sdk',
-          namespace: 'aws-sdk-lazy',
-        }));
-        b.onResolve({ filter: /^\.\/aws-sdk-ssm\.cjs$/ }, (a) => ({ path: a.path, external: true }));
-        b.onLoad({ filter: /.*/, namespace: 'aws-sdk-lazy' }, () => ({
-          contents: awsSdkLoader,
+        for (const [pkg, file] of Object.entries(LAZY_MODULES)) {
+          const exact = new RegExp(`^${pkg.replace(/[/.-]/g, '\\$&')}$`);
+          b.onResolve({ filter: exact }, () => ({ path: file, namespace: 'lazy-module' }));
+          b.onResolve({ filter: new RegExp(`^\\./${file.replace(/[.-]/g, '\\$&')}$`) }, (a) => ({
+            path: a.path,
+            external: true,
+          }));
+        }
+        b.onLoad({ filter: /.*/, namespace: 'lazy-module' }, (a) => ({
+          contents: lazyLoader(a.path),
           loader: 'js',
         }));
       },
     },
   ],
 });
-await build({
-  ...common,
-  stdin: { contents: "module.exports = require('@aws-sdk/client-ssm');", resolveDir: pkgDir },
-  outfile: join(bundleDir, AWS_SDK_ASSET),
-  // A compiled asset has no module loader behind import(): the SDK's import("node:http") becomes a
-  // require, which works the same in both forms.
-  supported: { 'dynamic-import': false },
-});
+for (const [pkg, file] of Object.entries(LAZY_MODULES)) {
+  await build({
+    ...common,
+    stdin: { contents: `module.exports = require(${JSON.stringify(pkg)});`, resolveDir: pkgDir },
+    outfile: join(bundleDir, file),
+    // A compiled asset has no module loader behind import(): the AWS SDK's import("node:http")
+    // becomes a require, which works the same in both forms.
+    supported: { 'dynamic-import': false },
+  });
+}
 chmodSync(join(bundleDir, exe), 0o755);
 // The executable has no .js extension; a package.json beside it makes Node read it as CommonJS
 // whatever package.json sits above the install directory.

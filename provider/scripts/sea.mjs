@@ -15,7 +15,8 @@ import {
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
-export const AWS_SDK_ASSET = 'aws-sdk-ssm.cjs';
+/** Packages the provider imports only when needed, each a file of its own (an asset in the SEA). */
+export const LAZY_MODULES = { '@aws-sdk/client-ssm': 'aws-sdk-ssm.cjs', undici: 'undici.cjs' };
 // Node's fixed sentinel for the SEA blob (docs: "Single executable applications").
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
@@ -51,7 +52,7 @@ async function build({ bundleDir, exe, outDir, target }) {
         disableExperimentalSEAWarning: true,
         // The bundle's compiled code goes into the blob: measured 50 -> 37 ms to the handshake.
         useCodeCache: true,
-        assets: { [AWS_SDK_ASSET]: join(bundleDir, AWS_SDK_ASSET) },
+        assets: Object.fromEntries(Object.values(LAZY_MODULES).map((f) => [f, join(bundleDir, f)])),
       }),
     );
     const prep = spawnSync(process.execPath, ['--experimental-sea-config', config], { encoding: 'utf8' });
