@@ -154,5 +154,5 @@ describe.each(ENGINES)('%s', (engine) => {
     await w.ok(['destroy', '-auto-approve', '-no-color', '-input=false']);
     expect(await api('GET', `/api/workspaces/${ml}/ai-config`)).toMatchObject({ api_key_set: false });
     expect(await api('GET', '/api/users/me/ai-defaults')).toMatchObject({ api_key_set: false });
-  });
+  }, 240_000);
 });

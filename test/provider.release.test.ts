@@ -149,7 +149,7 @@ describe.each(ENGINES)('%s with the packed mirror', (engine) => {
     w.write(REQUIRED);
     await w.ok(['providers', 'lock', '-no-color', `-fs-mirror=${MIRROR}`, `-platform=${PLATFORM}`]);
     expect(lockHashes(w)).toContain(packageH1());
-  });
+  }, 120_000);
 
   it('init verifies a lock file pinned to SHA256SUMS (zh:) and refuses an archive that differs', async () => {
     const zh = `zh:${sums(RELEASE_DIR).get(RELEASE_ZIP)}`;
@@ -168,6 +168,6 @@ describe.each(ENGINES)('%s with the packed mirror', (engine) => {
     const res = await other.run(['init', '-no-color', '-input=false']);
     expect(res.code).toBe(1);
     expect(res.stderr + res.stdout).toMatch(/doesn't match any of the checksums/);
-  });
+  }, 120_000);
   // init and apply with no node on the PATH: test/provider.examples.test.ts.
 });
