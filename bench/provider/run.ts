@@ -23,7 +23,9 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { PROVIDER_BUNDLE, PROVIDER_SEA, providerKind } from '../../test/support/provider-build.js';
 import { RigboxServer } from '../../test/support/rigbox-server.js';
@@ -100,9 +102,80 @@ function handshake(
 
 // A client certificate like the one Terraform passes under AutoMTLS.
 const { createServerCertificate } = await import('@rigbox/tfplugin');
-const CLIENT_CERT = createServerCertificate().certPem;
+const { certPem: CLIENT_CERT, keyPem: CLIENT_KEY } = createServerCertificate();
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+/**
+ * --wire-ab: the provider's own CPU time (utime + stime from /proc, 10 ms ticks) for `calls` health
+ * checks, 10 in flight, over AutoMTLS on its unix socket, on one wire. CPU time, unlike wall time,
+ * hardly depends on what else the machine runs.
+ */
+async function unaryCpuMs(wire: 'own' | 'node', calls: number): Promise<number> {
+  const child = spawn(PROVIDER_SEA, [], {
+    env: {
+      ...process.env,
+      TF_PLUGIN_MAGIC_COOKIE: 'd602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2',
+      PLUGIN_PROTOCOL_VERSIONS: '6',
+      PLUGIN_CLIENT_CERT: CLIENT_CERT,
+      PLUGIN_UNIX_SOCKET_DIR: '/tmp',
+      TFPLUGIN_WIRE: wire,
+    },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const exited = new Promise((ok) => child.once('exit', ok));
+  const line = await new Promise<string>((ok) => child.stdout.once('data', (d) => ok(String(d))));
+  const [, , network, address, , cert] = line.trim().split('|');
+  if (network !== 'unix') throw new Error(`the provider listened on ${network}, not a unix socket`);
+  const pem =
+    Buffer.from(cert ?? '', 'base64')
+      .toString('base64')
+      .match(/.{1,64}/g) ?? [];
+  const session = http2.connect('https://localhost', {
+    createConnection: () =>
+      tlsConnect({
+        path: address ?? '',
+        ca: `-----BEGIN CERTIFICATE-----\n${pem.join('\n')}\n-----END CERTIFICATE-----\n`,
+        cert: CLIENT_CERT,
+        key: CLIENT_KEY,
+        ALPNProtocols: ['h2'],
+        checkServerIdentity: () => undefined,
+      }),
+  });
+  const call = (path: string) =>
+    new Promise<void>((ok, fail) => {
+      const req = session.request({
+        ':method': 'POST',
+        ':path': path,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      req.on('trailers', (t) => {
+        if (t['grpc-status'] !== '0') fail(new Error(`${path}: grpc-status ${t['grpc-status']}`));
+      });
+      req.resume();
+      req.on('end', ok);
+      req.on('error', fail);
+      req.end(Buffer.alloc(5));
+    });
+  const ticks = () => {
+    const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  await call('/grpc.health.v1.Health/Check');
+  const before = ticks();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      while (next++ < calls) await call('/grpc.health.v1.Health/Check');
+    }),
+  );
+  const used = (ticks() - before) * 10;
+  await call('/plugin.GRPCController/Shutdown').catch(() => {});
+  session.destroy();
+  await exited;
+  return used;
+}
 
 const server = await new RigboxServer().start();
 const token = server.token('bench');
@@ -258,6 +331,9 @@ try {
       `null ${ms(nul).toFixed(0)} ms, RSS ${rss(nul)} MB. Target single executable <= 45 ms: ${seaMs <= 45 ? 'met' : 'MISSED'}`,
   );
   if (wireAb) {
+    const cpu = { own: [] as number[], node: [] as number[] };
+    for (let i = 0; i < 5; i++)
+      for (const wire of ['own', 'node'] as const) cpu[wire].push(await unaryCpuMs(wire, 3000));
     console.log(
       "\nwire A/B: the SDK's own HTTP/2 + HPACK vs node:http2 (TFPLUGIN_WIRE), same engine, rounds interleaved",
     );
@@ -272,6 +348,11 @@ try {
     console.log(
       `handshake (median of 21, single executable): own ${seaMs.toFixed(1)} ms, RSS ${rss(sea)} MB; ` +
         `node:http2 ${nodeMs.toFixed(1)} ms, RSS ${rss(seaNode)} MB (node - own: ${(nodeMs - seaMs).toFixed(1)} ms)`,
+    );
+    const [own, node] = [median(cpu.own), median(cpu.node)];
+    console.log(
+      `provider CPU for 3,000 health checks, 10 in flight (median of 5, interleaved): own ${own} ms ` +
+        `(${((own / 3000) * 1000).toFixed(0)} us a call), node:http2 ${node} ms (${((node / 3000) * 1000).toFixed(0)} us a call), node/own ${(node / own).toFixed(2)}x`,
     );
   }
   if (extraCaCerts) {
