@@ -195,7 +195,7 @@ class Demo {
     narrator.begin('Build the API, the provider (laid into the local mirror) and the constructs');
     const stale = staleBuilds(engine);
     if (stale.length > 0) {
-      await build(narrator, this.commands, engine, stale);
+      await build(narrator, this.commands, engine);
       narrator.result('built');
     } else {
       narrator.command('npm run build', 'skipped: everything is built and newer than its sources');

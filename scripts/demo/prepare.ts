@@ -139,65 +139,41 @@ function newestMtime(path: string): number {
   return newest;
 }
 
-interface BuildPart {
-  /** The npm workspace that builds it. */
-  readonly workspace: string;
-  readonly inputs: readonly string[];
-  /** What its build writes; a folder counts by its newest file. */
-  readonly output: string;
-}
-
-const buildParts = (engine: Engine): BuildPart[] => [
-  {
-    workspace: 'service',
-    inputs: ['service/src', 'service/package.json'],
-    output: 'service/dist/cli/main.js',
-  },
-  {
-    workspace: 'provider',
-    inputs: ['provider/src', 'provider/scripts', 'provider/package.json'],
-    output: `.tools/mirror/${engine.registryHost}/rigbox/rigbox`,
-  },
-  {
-    workspace: 'constructs',
-    inputs: ['constructs/src', 'constructs/package.json'],
-    output: 'constructs/lib/index.js',
-  },
+/** What the demo needs built, as the build writes it; a folder counts by its newest file. */
+const buildOutputs = (engine: Engine) => [
+  'service/dist/cli/main.js',
+  `.tools/mirror/${engine.registryHost}/rigbox/rigbox`,
+  'constructs/lib/index.js',
 ];
 
-const isStale = (part: BuildPart) => {
-  const built = newestMtime(join(REPO, part.output));
-  return built === 0 || Math.max(...part.inputs.map((p) => newestMtime(join(REPO, p)))) > built;
-};
-
-/**
- * The workspaces whose build the demo needs and that are not built yet, or were built before their
- * sources last changed: the service, the provider as laid into the mirror, the construct library
- * the example imports.
- */
-export function staleBuilds(engine: Engine): string[] {
-  return buildParts(engine)
-    .filter(isStale)
-    .map((part) => part.workspace);
+/** Every workspace's sources: the packages depend on each other, so any of them can make a build stale. */
+function buildInputs(): string[] {
+  const { workspaces } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
+    workspaces?: string[];
+  };
+  return (workspaces ?? []).flatMap((ws) => [`${ws}/src`, `${ws}/scripts`, `${ws}/package.json`]);
 }
 
 /**
- * Builds only the stale workspaces: rebuilding the provider lays it into the mirror again, which
- * would pull it from under a test run using it, so what is current is left alone.
+ * What the demo needs and `npm run build` has not built yet, or built before a source last changed:
+ * the service, the provider as laid into the mirror, the construct library the example imports.
  */
-export async function build(
-  narrator: Narrator,
-  runner: CommandRunner,
-  engine: Engine,
-  stale: string[],
-): Promise<void> {
-  const args = ['run', 'build', ...stale.flatMap((workspace) => ['-w', workspace])];
-  narrator.command(`npm ${args.join(' ')}`, 'not built yet, or sources changed since');
+export function staleBuilds(engine: Engine): string[] {
+  const newestInput = Math.max(0, ...buildInputs().map((path) => newestMtime(join(REPO, path))));
+  return buildOutputs(engine).filter((output) => {
+    const built = newestMtime(join(REPO, output));
+    return built === 0 || newestInput > built;
+  });
+}
+
+/** `npm run build`, as the README says: the packages in the order their workspaces are listed. */
+export async function build(narrator: Narrator, runner: CommandRunner, engine: Engine): Promise<void> {
+  narrator.command('npm run build', 'not built yet, or a source changed since');
   let last = '';
   const res = await withHeartbeat(
     narrator,
     'building',
-    runner.run('npm', args, {
+    runner.run('npm', ['run', 'build'], {
       cwd: REPO,
       onLine: (line) => {
         if (line.trim() !== '') last = line.trim();
@@ -206,15 +182,16 @@ export async function build(
     () => last,
   );
   if (res.code !== 0) {
-    const tail = `${res.stdout}\n${res.stderr}`.trim().split('\n').slice(-15);
-    for (const line of tail) narrator.quote(line);
-    throw new DemoError(`npm ${args.join(' ')} failed (exit ${res.code}); its last lines are above`);
+    const lines = `${res.stdout}\n${res.stderr}`.trim().split('\n');
+    // The compilers' own errors say what is wrong; npm's lines after them only say which script failed.
+    const errors = lines.filter((line) => /error/i.test(line) && !/^npm error/.test(line));
+    for (const line of (errors.length > 0 ? errors : lines).slice(-12)) narrator.quote(line);
+    throw new DemoError(`npm run build failed (exit ${res.code}); the errors are above`);
   }
-  // A build that found its sources unchanged by content (the construct library's jsii compile) leaves
-  // its output as it was: mark it current, or every later run would build it again.
+  // A step that found its sources unchanged by content (the construct library's jsii compile)
+  // leaves its output as it was: mark what the demo needs as current, or every run would build again.
   const now = new Date();
-  for (const part of buildParts(engine).filter((p) => stale.includes(p.workspace) && isStale(p))) {
-    const output = join(REPO, part.output);
+  for (const output of buildOutputs(engine).map((path) => join(REPO, path))) {
     if (existsSync(output) && statSync(output).isFile()) utimesSync(output, now, now);
   }
 }
