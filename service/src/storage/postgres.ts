@@ -7,11 +7,14 @@ import {
   aiConfigParams,
   auditChainQuery,
   CHAINED_AUDIT_COLUMNS,
+  CONFIG_COLUMNS,
   chainedAuditParams,
   KEYED_STATEMENTS,
   type KeyedStatement,
+  numbered,
   ownedPage,
   pageOf,
+  STATEMENTS,
   toAiConfig,
   toAuditEvent,
   toByokPolicy,
@@ -51,30 +54,24 @@ type Row = Record<string, unknown>;
  */
 const MIGRATION_LOCK = 0x726967626f78;
 
-const CONFIG_COLUMNS = `mode, provider, model, key_ciphertext, key_wrapped_dek, key_kek_id,
-  key_fingerprint, key_updated_at, revision, updated_at`;
-const INSERT_AUDIT = `INSERT INTO audit_events (${CHAINED_AUDIT_COLUMNS})
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`;
-
 /** Thrown inside a transaction to roll it back and answer false (a compare-and-set that lost). */
 class Lost extends Error {}
-const UPDATE_CONFIG = `UPDATE ai_configs SET mode = $1, provider = $2, model = $3, key_ciphertext = $4, key_wrapped_dek = $5,
-  key_kek_id = $6, key_fingerprint = $7, key_updated_at = $8, revision = $9, updated_at = $10
-  WHERE owner_kind = $11 AND owner_id = $12 AND revision = $13`;
-const INSERT_CONFIG = `INSERT INTO ai_configs (owner_kind, owner_id, ${CONFIG_COLUMNS})
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
 // The "no row yet" case of compare-and-set: of two first writers, exactly one inserts.
-const INSERT_FIRST_CONFIG = `${INSERT_CONFIG} ON CONFLICT (owner_kind, owner_id) DO NOTHING`;
+const INSERT_FIRST_CONFIG = numbered(
+  `${STATEMENTS.insertConfig} ON CONFLICT (owner_kind, owner_id) DO NOTHING`,
+);
 
-/** `?` placeholders numbered as PostgreSQL's $1, $2, ... (the statements hold no `?` of their own). */
-const numbered = (sql: string) => {
-  let n = 0;
-  return sql.replace(/\?/g, () => `$${++n}`);
-};
-const SQL: Record<KeyedStatement, string> = {
+/** Moves an account's chain head, locked by lockChainHead: account, seq, hash. */
+const SET_CHAIN_HEAD = 'UPDATE audit_chain_heads SET seq = $2, hash = $3 WHERE account = $1';
+
+/** The statements shared with SQLite (rows.ts), numbered for PostgreSQL once. */
+const SQL: Record<KeyedStatement | keyof typeof STATEMENTS, string> = {
   ...(Object.fromEntries(
-    Object.entries(KEYED_STATEMENTS).map(([name, sql]) => [name, numbered(sql)]),
-  ) as Record<keyof typeof KEYED_STATEMENTS, string>),
+    [...Object.entries(KEYED_STATEMENTS), ...Object.entries(STATEMENTS)].map(([name, sql]) => [
+      name,
+      numbered(sql),
+    ]),
+  ) as Record<keyof typeof KEYED_STATEMENTS | keyof typeof STATEMENTS, string>),
   workspaceAiConfigsByIds: `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.id = ANY($1::text[])`,
 };
 
@@ -133,9 +130,7 @@ export class PostgresStorage implements Storage {
     await this.transaction(async (client) => {
       // Taken before anything else, so a second instance waits here and then finds the work done.
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await client.query(
-        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
-      );
+      await client.query(SQL.createMigrations);
       const applied = new Set(
         (await client.query<Row>('SELECT version FROM schema_migrations')).rows.map((r) => Number(r.version)),
       );
@@ -143,11 +138,7 @@ export class PostgresStorage implements Storage {
         if (applied.has(m.version)) continue;
         // No parameters: the simple query protocol, which runs a script of several statements.
         await client.query(m.sql);
-        await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
-          m.version,
-          m.name,
-          new Date().toISOString(),
-        ]);
+        await client.query(SQL.recordMigration, [m.version, m.name, new Date().toISOString()]);
       }
     });
   }
@@ -159,34 +150,33 @@ export class PostgresStorage implements Storage {
   }
 
   async ensureUser(name: string, now: string): Promise<User> {
-    await this.pool.query(
-      'INSERT INTO users (id, name, plan, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING',
-      [newId('usr'), name, 'free', now],
-    );
-    return toUser((await this.one('SELECT * FROM users WHERE name = $1', [name])) as Row);
+    await this.pool.query(SQL.insertUser, [newId('usr'), name, 'free', now]);
+    return toUser((await this.one(SQL.userByName, [name])) as Row);
   }
 
   async findUserByName(name: string): Promise<User | undefined> {
-    const row = await this.one('SELECT * FROM users WHERE name = $1', [name]);
+    const row = await this.one(SQL.userByName, [name]);
     return row ? toUser(row) : undefined;
   }
 
   async setUserPlan(userId: string, plan: Plan): Promise<void> {
-    await this.pool.query('UPDATE users SET plan = $1 WHERE id = $2', [plan, userId]);
+    await this.pool.query(SQL.setPlan, [plan, userId]);
   }
 
   async insertToken(t: TokenRecord): Promise<void> {
-    await this.pool.query(
-      'INSERT INTO api_tokens (id, user_id, token_hash, kind, workspace_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-      [t.id, t.userId, t.tokenHash, t.kind, t.workspaceId, t.expiresAt, t.createdAt],
-    );
+    await this.pool.query(SQL.insertToken, [
+      t.id,
+      t.userId,
+      t.tokenHash,
+      t.kind,
+      t.workspaceId,
+      t.expiresAt,
+      t.createdAt,
+    ]);
   }
 
   async consumeRuntimeToken(tokenHash: string): Promise<boolean> {
-    const res = await this.pool.query(
-      "UPDATE api_tokens SET kind = 'runtime_used' WHERE token_hash = $1 AND kind = 'runtime'",
-      [tokenHash],
-    );
+    const res = await this.pool.query(SQL.consumeRuntimeToken, [tokenHash]);
     return res.rowCount === 1;
   }
 
@@ -222,12 +212,8 @@ export class PostgresStorage implements Storage {
     const head = await this.lockChainHead(c, account);
     const seq = head.seq + 1;
     const hash = this.chain.link(audit, account, seq, head.hash);
-    await c.query(INSERT_AUDIT, chainedAuditParams(audit, account, seq, head.hash, hash));
-    await c.query('UPDATE audit_chain_heads SET seq = $2, hash = $3 WHERE account = $1', [
-      account,
-      seq,
-      hash,
-    ]);
+    await c.query(SQL.insertAudit, chainedAuditParams(audit, account, seq, head.hash, hash));
+    await c.query(SET_CHAIN_HEAD, [account, seq, hash]);
   }
 
   /**
@@ -237,8 +223,7 @@ export class PostgresStorage implements Storage {
    */
   private async policyHolds(c: PoolClient, guard: PolicyGuard | undefined): Promise<boolean> {
     if (!guard) return true;
-    const row = (await c.query<Row>('SELECT revision FROM byok_policies WHERE user_id = $1', [guard.userId]))
-      .rows[0];
+    const row = (await c.query<Row>(SQL.policyByUser, [guard.userId])).rows[0];
     return (row ? Number(row.revision) : 0) === guard.revision;
   }
 
@@ -267,9 +252,7 @@ export class PostgresStorage implements Storage {
     return this.transaction(async (c) => {
       // One instance at a time (several may start at once on an upgraded database).
       await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK + 1]);
-      const rows = (
-        await c.query<Row>('SELECT * FROM audit_events WHERE chain_account IS NULL ORDER BY at, id')
-      ).rows;
+      const rows = (await c.query<Row>(SQL.unchainedAudit)).rows;
       for (const row of rows) {
         const chain = this.chain;
         if (!chain) throw new Error('audit write before the audit chain was set');
@@ -278,28 +261,19 @@ export class PostgresStorage implements Storage {
         const head = await this.lockChainHead(c, account);
         const seq = head.seq + 1;
         const hash = chain.link(audit, account, seq, head.hash);
-        await c.query(
-          'UPDATE audit_events SET chain_account = $1, chain_seq = $2, prev_hash = $3, hash = $4 WHERE id = $5',
-          [account, seq, head.hash, hash, audit.id],
-        );
-        await c.query('UPDATE audit_chain_heads SET seq = $2, hash = $3 WHERE account = $1', [
-          account,
-          seq,
-          hash,
-        ]);
+        await c.query(SQL.linkAudit, [account, seq, head.hash, hash, audit.id]);
+        await c.query(SET_CHAIN_HEAD, [account, seq, hash]);
       }
       return rows.length;
     });
   }
 
   async auditChainHeads(): Promise<ChainHead[]> {
-    return (await this.pool.query<Row>('SELECT * FROM audit_chain_heads ORDER BY account')).rows.map(
-      toChainHead,
-    );
+    return (await this.pool.query<Row>(SQL.chainHeads)).rows.map(toChainHead);
   }
 
   async getByokPolicy(userId: string): Promise<ByokPolicyRecord | undefined> {
-    const row = await this.one('SELECT * FROM byok_policies WHERE user_id = $1', [userId]);
+    const row = await this.one(SQL.policyByUser, [userId]);
     return row ? toByokPolicy(row) : undefined;
   }
 
@@ -314,14 +288,8 @@ export class PostgresStorage implements Storage {
       await this.appendAudit(c, audit);
       const res =
         expectedRevision === 0
-          ? await c.query(
-              'INSERT INTO byok_policies (user_id, policy, revision, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING',
-              [userId, doc, next.revision, next.updatedAt],
-            )
-          : await c.query(
-              'UPDATE byok_policies SET policy = $1, revision = $2, updated_at = $3 WHERE user_id = $4 AND revision = $5',
-              [doc, next.revision, next.updatedAt, userId, expectedRevision],
-            );
+          ? await c.query(SQL.insertPolicy, [userId, doc, next.revision, next.updatedAt])
+          : await c.query(SQL.updatePolicy, [doc, next.revision, next.updatedAt, userId, expectedRevision]);
       if (res.rowCount !== 1) throw new Lost();
     });
   }
@@ -344,13 +312,8 @@ export class PostgresStorage implements Storage {
     return this.compareAndSet(async (c) => {
       await this.appendAudit(c, audit);
       if (!(await this.policyHolds(c, guard))) throw new Lost();
-      await c.query('INSERT INTO workspaces (id, user_id, name, created_at) VALUES ($1, $2, $3, $4)', [
-        ws.id,
-        ws.userId,
-        ws.name,
-        ws.createdAt,
-      ]);
-      await c.query(INSERT_CONFIG, ['workspace', ws.id, ...aiConfigParams(config)]);
+      await c.query(SQL.insertWorkspace, [ws.id, ws.userId, ws.name, ws.createdAt]);
+      await c.query(SQL.insertConfig, ['workspace', ws.id, ...aiConfigParams(config)]);
     });
   }
 
@@ -404,11 +367,7 @@ export class PostgresStorage implements Storage {
           columns(linked, 14, (row) => row),
         );
         for (const [account, head] of heads) {
-          await c.query('UPDATE audit_chain_heads SET seq = $2, hash = $3 WHERE account = $1', [
-            account,
-            head.seq,
-            head.hash,
-          ]);
+          await c.query(SET_CHAIN_HEAD, [account, head.seq, head.hash]);
         }
       }
     });
@@ -477,7 +436,12 @@ export class PostgresStorage implements Storage {
       const res =
         expectedRevision === 0
           ? await c.query(INSERT_FIRST_CONFIG, [owner.kind, owner.id, ...aiConfigParams(next)])
-          : await c.query(UPDATE_CONFIG, [...aiConfigParams(next), owner.kind, owner.id, expectedRevision]);
+          : await c.query(SQL.updateConfig, [
+              ...aiConfigParams(next),
+              owner.kind,
+              owner.id,
+              expectedRevision,
+            ]);
       if (res.rowCount !== 1) throw new Lost();
     });
   }
@@ -490,10 +454,7 @@ export class PostgresStorage implements Storage {
   }
 
   async bindRuntimeKey(fingerprint: string, workspaceId: string, now: string): Promise<void> {
-    await this.pool.query(
-      'INSERT INTO runtime_key_bindings (fingerprint, workspace_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (fingerprint, workspace_id) DO NOTHING',
-      [fingerprint, workspaceId, now],
-    );
+    await this.pool.query(SQL.bindKey, [fingerprint, workspaceId, now]);
   }
 
   async findGatewayTokenCaller(
@@ -510,40 +471,24 @@ export class PostgresStorage implements Storage {
 
   async spendCredit(userId: string, periodStart: string, limit: number): Promise<boolean> {
     return this.transaction(async (c) => {
-      await c.query(
-        'INSERT INTO credit_usage (user_id, period_start, used) VALUES ($1, $2, 0) ON CONFLICT (user_id, period_start) DO NOTHING',
-        [userId, periodStart],
-      );
+      await c.query(SQL.openCredits, [userId, periodStart]);
       // A concurrent spender's UPDATE waits for our row lock and then re-checks `used < limit`.
-      const res = await c.query(
-        'UPDATE credit_usage SET used = used + 1 WHERE user_id = $1 AND period_start = $2 AND used < $3',
-        [userId, periodStart, limit],
-      );
+      const res = await c.query(SQL.spendCredit, [userId, periodStart, limit]);
       return res.rowCount === 1;
     });
   }
 
   async refundCredit(userId: string, periodStart: string): Promise<void> {
-    await this.pool.query(
-      'UPDATE credit_usage SET used = used - 1 WHERE user_id = $1 AND period_start = $2 AND used > 0',
-      [userId, periodStart],
-    );
+    await this.pool.query(SQL.refundCredit, [userId, periodStart]);
   }
 
   async creditsUsed(userId: string, periodStart: string): Promise<number> {
-    const r = await this.one('SELECT used FROM credit_usage WHERE user_id = $1 AND period_start = $2', [
-      userId,
-      periodStart,
-    ]);
+    const r = await this.one(SQL.creditsUsed, [userId, periodStart]);
     return r ? Number(r.used) : 0;
   }
 
   async listEnvelopes(): Promise<StoredEnvelope[]> {
-    const configs = (
-      await this.pool.query<Row>(
-        'SELECT owner_kind, owner_id, key_ciphertext, key_wrapped_dek, key_kek_id FROM ai_configs WHERE key_ciphertext IS NOT NULL',
-      )
-    ).rows.map((r) => ({
+    const configs = (await this.pool.query<Row>(SQL.configEnvelopes)).rows.map((r) => ({
       table: 'ai_configs' as const,
       recordId: `${r.owner_kind}:${r.owner_id}`,
       envelope: {
@@ -552,9 +497,7 @@ export class PostgresStorage implements Storage {
         kekId: String(r.key_kek_id),
       },
     }));
-    const secrets = (
-      await this.pool.query<Row>('SELECT name, ciphertext, wrapped_dek, kek_id FROM service_secrets')
-    ).rows.map((r) => ({
+    const secrets = (await this.pool.query<Row>(SQL.secretEnvelopes)).rows.map((r) => ({
       table: 'service_secrets' as const,
       recordId: `secret:${r.name}`,
       envelope: {
@@ -571,30 +514,38 @@ export class PostgresStorage implements Storage {
     const id = rest.join(':');
     const res =
       stored.table === 'ai_configs'
-        ? await this.pool.query(
-            `UPDATE ai_configs SET key_wrapped_dek = $1, key_kek_id = $2
-             WHERE owner_kind = $3 AND owner_id = $4 AND key_ciphertext = $5 AND key_wrapped_dek = $6`,
-            [next.wrappedDek, next.kekId, kind, id, stored.envelope.ciphertext, stored.envelope.wrappedDek],
-          )
-        : await this.pool.query(
-            'UPDATE service_secrets SET wrapped_dek = $1, kek_id = $2 WHERE name = $3 AND wrapped_dek = $4',
-            [next.wrappedDek, next.kekId, id, stored.envelope.wrappedDek],
-          );
+        ? await this.pool.query(SQL.rewrapConfig, [
+            next.wrappedDek,
+            next.kekId,
+            kind,
+            id,
+            stored.envelope.ciphertext,
+            stored.envelope.wrappedDek,
+          ])
+        : await this.pool.query(SQL.rewrapSecret, [
+            next.wrappedDek,
+            next.kekId,
+            id,
+            stored.envelope.wrappedDek,
+          ]);
     return res.rowCount === 1;
   }
 
   async getServiceSecret(name: string): Promise<Envelope | undefined> {
-    const r = await this.one('SELECT * FROM service_secrets WHERE name = $1', [name]);
+    const r = await this.one(SQL.getSecret, [name]);
     return r
       ? { ciphertext: String(r.ciphertext), wrappedDek: String(r.wrapped_dek), kekId: String(r.kek_id) }
       : undefined;
   }
 
   async insertServiceSecret(name: string, envelope: Envelope, now: string): Promise<Envelope> {
-    await this.pool.query(
-      'INSERT INTO service_secrets (name, ciphertext, wrapped_dek, kek_id, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING',
-      [name, envelope.ciphertext, envelope.wrappedDek, envelope.kekId, now],
-    );
+    await this.pool.query(SQL.insertSecret, [
+      name,
+      envelope.ciphertext,
+      envelope.wrappedDek,
+      envelope.kekId,
+      now,
+    ]);
     return (await this.getServiceSecret(name)) as Envelope;
   }
 

@@ -68,6 +68,14 @@ export const KEY_CALLERS_SELECT = `SELECT b.workspace_id, w.user_id, ${OWNER_COL
   JOIN users u ON u.id = w.user_id
   JOIN ai_configs c ON c.owner_kind = 'workspace' AND c.owner_id = b.workspace_id`;
 
+/** The audit_events columns with the chain's, in the order of `chainedAuditParams`. */
+export const CHAINED_AUDIT_COLUMNS =
+  'id, owner_kind, owner_id, actor_user_id, actor_name, action, changes, key_event, revision, at, chain_account, chain_seq, prev_hash, hash';
+
+/** The ai_configs columns after the owner's, in the order of `aiConfigParams`. */
+export const CONFIG_COLUMNS = `mode, provider, model, key_ciphertext, key_wrapped_dek, key_kek_id,
+  key_fingerprint, key_updated_at, revision, updated_at`;
+
 /**
  * The statements on the paths whose cost must not grow with the account: reads by key, pages, and
  * the lookups of the runtime and the gateway. Written once with `?` placeholders for both backends
@@ -98,6 +106,66 @@ export const KEYED_STATEMENTS = {
     "DELETE FROM api_tokens WHERE kind IN ('runtime', 'runtime_used', 'gateway') AND workspace_id = ?",
   deleteBindings: 'DELETE FROM runtime_key_bindings WHERE workspace_id = ?',
 } as const;
+
+/**
+ * Every other statement both backends run the same way, written once with `?` placeholders
+ * (PostgreSQL's are numbered by `numbered`). What differs by dialect stays with its backend: the
+ * chain head's locking, the first config write's compare-and-set, bulk inserts, the ids read.
+ */
+export const STATEMENTS = {
+  createMigrations:
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+  recordMigration: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
+  userByName: 'SELECT * FROM users WHERE name = ?',
+  insertUser:
+    'INSERT INTO users (id, name, plan, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
+  setPlan: 'UPDATE users SET plan = ? WHERE id = ?',
+  insertToken:
+    'INSERT INTO api_tokens (id, user_id, token_hash, kind, workspace_id, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  consumeRuntimeToken:
+    "UPDATE api_tokens SET kind = 'runtime_used' WHERE token_hash = ? AND kind = 'runtime'",
+  insertWorkspace: 'INSERT INTO workspaces (id, user_id, name, created_at) VALUES (?, ?, ?, ?)',
+  /** Parameters: owner kind, owner id, then `aiConfigParams`. */
+  insertConfig: `INSERT INTO ai_configs (owner_kind, owner_id, ${CONFIG_COLUMNS})
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  /** Parameters: `aiConfigParams`, then owner kind, owner id and the expected revision. */
+  updateConfig: `UPDATE ai_configs SET mode = ?, provider = ?, model = ?, key_ciphertext = ?, key_wrapped_dek = ?,
+  key_kek_id = ?, key_fingerprint = ?, key_updated_at = ?, revision = ?, updated_at = ?
+  WHERE owner_kind = ? AND owner_id = ? AND revision = ?`,
+  /** Parameters: `chainedAuditParams`. */
+  insertAudit: `INSERT INTO audit_events (${CHAINED_AUDIT_COLUMNS})
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  unchainedAudit: 'SELECT * FROM audit_events WHERE chain_account IS NULL ORDER BY at, id',
+  linkAudit: 'UPDATE audit_events SET chain_account = ?, chain_seq = ?, prev_hash = ?, hash = ? WHERE id = ?',
+  chainHeads: 'SELECT * FROM audit_chain_heads ORDER BY account',
+  policyByUser: 'SELECT * FROM byok_policies WHERE user_id = ?',
+  insertPolicy:
+    'INSERT INTO byok_policies (user_id, policy, revision, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING',
+  updatePolicy:
+    'UPDATE byok_policies SET policy = ?, revision = ?, updated_at = ? WHERE user_id = ? AND revision = ?',
+  bindKey:
+    'INSERT INTO runtime_key_bindings (fingerprint, workspace_id, created_at) VALUES (?, ?, ?) ON CONFLICT (fingerprint, workspace_id) DO NOTHING',
+  openCredits:
+    'INSERT INTO credit_usage (user_id, period_start, used) VALUES (?, ?, 0) ON CONFLICT (user_id, period_start) DO NOTHING',
+  spendCredit: 'UPDATE credit_usage SET used = used + 1 WHERE user_id = ? AND period_start = ? AND used < ?',
+  refundCredit: 'UPDATE credit_usage SET used = used - 1 WHERE user_id = ? AND period_start = ? AND used > 0',
+  creditsUsed: 'SELECT used FROM credit_usage WHERE user_id = ? AND period_start = ?',
+  configEnvelopes:
+    'SELECT owner_kind, owner_id, key_ciphertext, key_wrapped_dek, key_kek_id FROM ai_configs WHERE key_ciphertext IS NOT NULL',
+  secretEnvelopes: 'SELECT name, ciphertext, wrapped_dek, kek_id FROM service_secrets',
+  rewrapConfig: `UPDATE ai_configs SET key_wrapped_dek = ?, key_kek_id = ?
+  WHERE owner_kind = ? AND owner_id = ? AND key_ciphertext = ? AND key_wrapped_dek = ?`,
+  rewrapSecret: 'UPDATE service_secrets SET wrapped_dek = ?, kek_id = ? WHERE name = ? AND wrapped_dek = ?',
+  getSecret: 'SELECT * FROM service_secrets WHERE name = ?',
+  insertSecret:
+    'INSERT INTO service_secrets (name, ciphertext, wrapped_dek, kek_id, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
+} as const;
+
+/** `?` placeholders numbered as PostgreSQL's $1, $2, ... (the statements hold no `?` of their own). */
+export const numbered = (sql: string) => {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+};
 
 /**
  * Those, plus the read of many workspaces by id, whose one parameter is spelled per backend (a JSON
@@ -204,10 +272,6 @@ export const auditParams = (e: AuditEvent) => [
   e.revision,
   e.at,
 ];
-
-/** The audit_events columns with the chain's, in the order of `chainedAuditParams`. */
-export const CHAINED_AUDIT_COLUMNS =
-  'id, owner_kind, owner_id, actor_user_id, actor_name, action, changes, key_event, revision, at, chain_account, chain_seq, prev_hash, hash';
 
 export const chainedAuditParams = (
   e: AuditEvent,

@@ -8,12 +8,12 @@ import { MIGRATIONS } from './migrations.js';
 import {
   aiConfigParams,
   auditChainQuery,
-  CHAINED_AUDIT_COLUMNS,
   chainedAuditParams,
   KEYED_STATEMENTS,
   type KeyedStatement,
   ownedPage,
   pageOf,
+  STATEMENTS,
   toAiConfig,
   toAuditEvent,
   toByokPolicy,
@@ -47,15 +47,6 @@ import type {
 
 type Row = Record<string, unknown>;
 
-const CONSUME_RUNTIME_TOKEN =
-  "UPDATE api_tokens SET kind = 'runtime_used' WHERE token_hash = ? AND kind = 'runtime'";
-const INSERT_AUDIT = `INSERT INTO audit_events (${CHAINED_AUDIT_COLUMNS})
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-const INSERT_CONFIG = `INSERT INTO ai_configs (owner_kind, owner_id, mode, provider, model, key_ciphertext, key_wrapped_dek, key_kek_id,
-  key_fingerprint, key_updated_at, revision, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-const UPDATE_CONFIG = `UPDATE ai_configs SET mode = ?, provider = ?, model = ?, key_ciphertext = ?, key_wrapped_dek = ?, key_kek_id = ?,
-  key_fingerprint = ?, key_updated_at = ?, revision = ?, updated_at = ? WHERE owner_kind = ? AND owner_id = ? AND revision = ?`;
-
 /** The embedded default: one SQLite file in the data folder, WAL mode. */
 export class SqliteStorage implements Storage {
   readonly kind = 'sqlite' as const;
@@ -88,74 +79,24 @@ export class SqliteStorage implements Storage {
     const keyed = Object.fromEntries(
       Object.entries(KEYED_STATEMENTS).map(([name, sql]) => [name, p(sql)]),
     ) as Record<keyof typeof KEYED_STATEMENTS, Database.Statement>;
+    const shared = Object.fromEntries(
+      Object.entries(STATEMENTS).map(([name, sql]) => [name, p(sql)]),
+    ) as Record<keyof typeof STATEMENTS, Database.Statement>;
     return {
-      userByName: p('SELECT * FROM users WHERE name = ?'),
-      insertUser: p(
-        'INSERT INTO users (id, name, plan, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
-      ),
-      setPlan: p('UPDATE users SET plan = ? WHERE id = ?'),
-      insertToken: p(
-        'INSERT INTO api_tokens (id, user_id, token_hash, kind, workspace_id, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
-      insertWorkspace: p('INSERT INTO workspaces (id, user_id, name, created_at) VALUES (?, ?, ?, ?)'),
-      insertConfig: p(INSERT_CONFIG),
-      updateConfig: p(UPDATE_CONFIG),
-      insertAudit: p(INSERT_AUDIT),
-      consumeRuntimeToken: p(CONSUME_RUNTIME_TOKEN),
-      listAudit: p(
-        'SELECT * FROM audit_events WHERE owner_kind = ? AND owner_id = ? ORDER BY id DESC LIMIT ?',
-      ),
-      configEnvelopes: p(
-        'SELECT owner_kind, owner_id, key_ciphertext, key_wrapped_dek, key_kek_id FROM ai_configs WHERE key_ciphertext IS NOT NULL',
-      ),
-      secretEnvelopes: p('SELECT name, ciphertext, wrapped_dek, kek_id FROM service_secrets'),
-      rewrapConfig: p(
-        `UPDATE ai_configs SET key_wrapped_dek = ?, key_kek_id = ?
-         WHERE owner_kind = ? AND owner_id = ? AND key_ciphertext = ? AND key_wrapped_dek = ?`,
-      ),
-      rewrapSecret: p(
-        'UPDATE service_secrets SET wrapped_dek = ?, kek_id = ? WHERE name = ? AND wrapped_dek = ?',
-      ),
-      getSecret: p('SELECT * FROM service_secrets WHERE name = ?'),
       ...keyed,
+      ...shared,
       workspaceAiConfigsByIds: p(
         `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.id IN (SELECT value FROM json_each(?))`,
       ),
-      bindKey: p(
-        'INSERT INTO runtime_key_bindings (fingerprint, workspace_id, created_at) VALUES (?, ?, ?) ON CONFLICT (fingerprint, workspace_id) DO NOTHING',
-      ),
-      openCredits: p(
-        'INSERT INTO credit_usage (user_id, period_start, used) VALUES (?, ?, 0) ON CONFLICT (user_id, period_start) DO NOTHING',
-      ),
-      spendCredit: p(
-        'UPDATE credit_usage SET used = used + 1 WHERE user_id = ? AND period_start = ? AND used < ?',
-      ),
-      refundCredit: p(
-        'UPDATE credit_usage SET used = used - 1 WHERE user_id = ? AND period_start = ? AND used > 0',
-      ),
-      creditsUsed: p('SELECT used FROM credit_usage WHERE user_id = ? AND period_start = ?'),
       chainHead: p('SELECT * FROM audit_chain_heads WHERE account = ?'),
-      chainHeads: p('SELECT * FROM audit_chain_heads ORDER BY account'),
       setChainHead: p(
         'INSERT INTO audit_chain_heads (account, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
-      ),
-      policyByUser: p('SELECT * FROM byok_policies WHERE user_id = ?'),
-      insertPolicy: p(
-        'INSERT INTO byok_policies (user_id, policy, revision, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING',
-      ),
-      updatePolicy: p(
-        'UPDATE byok_policies SET policy = ?, revision = ?, updated_at = ? WHERE user_id = ? AND revision = ?',
-      ),
-      insertSecret: p(
-        'INSERT INTO service_secrets (name, ciphertext, wrapped_dek, kek_id, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING',
       ),
     };
   }
 
   private migrate(): void {
-    this.db.exec(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
-    );
+    this.db.exec(STATEMENTS.createMigrations);
     for (const m of MIGRATIONS) {
       // Checked inside the write transaction: two processes opening a new data folder at once
       // must not both apply a migration.
@@ -164,9 +105,7 @@ export class SqliteStorage implements Storage {
           const done = this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
           if (done) return;
           this.db.exec(m.sql);
-          this.db
-            .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-            .run(m.version, m.name, new Date().toISOString());
+          this.db.prepare(STATEMENTS.recordMigration).run(m.version, m.name, new Date().toISOString());
         })
         .immediate();
     }
@@ -242,12 +181,8 @@ export class SqliteStorage implements Storage {
   async chainLegacyAudit(): Promise<number> {
     return this.db
       .transaction(() => {
-        const rows = this.db
-          .prepare('SELECT * FROM audit_events WHERE chain_account IS NULL ORDER BY at, id')
-          .all() as Row[];
-        const link = this.db.prepare(
-          'UPDATE audit_events SET chain_account = ?, chain_seq = ?, prev_hash = ?, hash = ? WHERE id = ?',
-        );
+        const rows = this.stmt.unchainedAudit.all() as Row[];
+        const link = this.stmt.linkAudit;
         for (const row of rows) {
           if (!this.chain) throw new Error('audit write before the audit chain was set');
           const audit = toAuditEvent(row);
