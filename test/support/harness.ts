@@ -9,6 +9,7 @@ import { createUserToken } from '../../service/src/auth/tokens.js';
 import { createLogger } from '../../service/src/logging/logger.js';
 import { createService, type Service } from '../../service/src/service.js';
 import type { SqliteStorage } from '../../service/src/storage/sqlite.js';
+import type { ConfigOwner } from '../../service/src/storage/types.js';
 
 /** Every line the service logged, kept so tests can scan them for secrets. */
 export class LogCapture extends Writable {
@@ -36,6 +37,10 @@ export interface Harness {
   token(user: string): Promise<string>;
   /** Every `table.column` of the database where some stored value contains `needle`, for canary scans. */
   columnsContaining(needle: string): Promise<string[]>;
+  /** An AI-config row exactly as stored, read past the service (its own connection to the store). */
+  rawConfigRow(owner: ConfigOwner): Promise<Record<string, unknown> | undefined>;
+  /** Overwrites stored columns of an AI-config row, as an attacker with access to the store could. */
+  tamperConfigRow(owner: ConfigOwner, columns: Record<string, string | null>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -103,6 +108,39 @@ export async function startHarness(
       databaseUrl
         ? postgresColumnsContaining(databaseUrl, needle)
         : Promise.resolve(sqliteColumnsContaining((service.storage as SqliteStorage).file, needle)),
+    rawConfigRow: (owner) =>
+      databaseUrl
+        ? withClient(
+            databaseUrl,
+            async (c) => (await c.query(RAW_CONFIG_SQL('$1', '$2'), [owner.kind, owner.id])).rows[0],
+          )
+        : Promise.resolve(
+            withSqlite(
+              (service.storage as SqliteStorage).file,
+              (db) =>
+                db.prepare(RAW_CONFIG_SQL('?', '?')).get(owner.kind, owner.id) as
+                  | Record<string, unknown>
+                  | undefined,
+            ),
+          ),
+    async tamperConfigRow(owner, columns) {
+      const names = Object.keys(columns);
+      const values = [...Object.values(columns), owner.kind, owner.id];
+      if (databaseUrl) {
+        const sets = names.map((c, i) => `${escapeIdentifier(c)} = $${i + 1}`);
+        const where = `owner_kind = $${names.length + 1} AND owner_id = $${names.length + 2}`;
+        await withClient(databaseUrl, (c) =>
+          c.query(`UPDATE ai_configs SET ${sets.join(', ')} WHERE ${where}`, values),
+        );
+      } else {
+        const sets = names.map((c) => `${sqliteIdentifier(c)} = ?`);
+        withSqlite((service.storage as SqliteStorage).file, (db) =>
+          db
+            .prepare(`UPDATE ai_configs SET ${sets.join(', ')} WHERE owner_kind = ? AND owner_id = ?`)
+            .run(...values),
+        );
+      }
+    },
     async close() {
       try {
         await service.close();
@@ -111,6 +149,21 @@ export async function startHarness(
       }
     },
   };
+}
+
+const RAW_CONFIG_SQL = (kind: string, id: string) =>
+  `SELECT * FROM ai_configs WHERE owner_kind = ${kind} AND owner_id = ${id}`;
+const sqliteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+/** Runs `work` on a connection of its own to the SQLite file the service has open (WAL mode). */
+function withSqlite<T>(file: string, work: (db: Database.Database) => T): T {
+  const db = new Database(file, { fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  try {
+    return work(db);
+  } finally {
+    db.close();
+  }
 }
 
 /** Runs `work` on a short-lived connection to the database at `url`. */

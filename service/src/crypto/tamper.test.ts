@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { canaryKey, type Harness, startHarness } from '../../../test/support/harness.js';
-import type { PostgresStorage } from '../storage/postgres.js';
-import type { SqliteStorage } from '../storage/sqlite.js';
 import { Envelopes } from './envelope.js';
 import { Keyring, kekId } from './keyring.js';
 import { rewrapAll } from './rotate.js';
@@ -37,9 +35,6 @@ async function byokWorkspace(key: string) {
   return ws.id as string;
 }
 
-// Both backends have the test-only raw row access (sync on SQLite, async on PostgreSQL; awaited either way).
-const stored = () => h.service.storage as SqliteStorage | PostgresStorage;
-
 it('a key moved from one workspace into another row does not open, is reported, and is never used', async () => {
   const canary = canaryKey();
   const a = await byokWorkspace(canary);
@@ -48,9 +43,9 @@ it('a key moved from one workspace into another row does not open, is reported, 
     provider: 'anthropic',
     api_key: canaryKey(),
   });
-  const row = (await stored().rawConfigRow({ kind: 'workspace', id: a }))!;
+  const row = (await h.rawConfigRow({ kind: 'workspace', id: a }))!;
   // An attacker with write access to the database copies workspace A's ciphertext into the defaults row.
-  await stored().tamperConfigRow(
+  await h.tamperConfigRow(
     { kind: 'defaults', id: userId },
     {
       key_ciphertext: String(row.key_ciphertext),
@@ -84,8 +79,8 @@ it('a runtime asking for a key that does not open gets 409 api_key_unreadable, a
   const canary = canaryKey();
   const a = await byokWorkspace(canary);
   const b = await byokWorkspace(canaryKey());
-  const row = (await stored().rawConfigRow({ kind: 'workspace', id: a }))!;
-  await stored().tamperConfigRow(
+  const row = (await h.rawConfigRow({ kind: 'workspace', id: a }))!;
+  await h.tamperConfigRow(
     { kind: 'workspace', id: b },
     {
       key_ciphertext: String(row.key_ciphertext),
@@ -122,10 +117,10 @@ it('a runtime asking for a key that does not open gets 409 api_key_unreadable, a
 it('a flipped ciphertext byte fails decryption and KEK rotation reports the record without touching it', async () => {
   const a = await byokWorkspace(canaryKey());
   const b = await byokWorkspace(canaryKey());
-  const row = (await stored().rawConfigRow({ kind: 'workspace', id: a }))!;
+  const row = (await h.rawConfigRow({ kind: 'workspace', id: a }))!;
   const raw = Buffer.from(String(row.key_ciphertext), 'base64');
   raw[raw.length - 1]! ^= 0x80;
-  await stored().tamperConfigRow({ kind: 'workspace', id: a }, { key_ciphertext: raw.toString('base64') });
+  await h.tamperConfigRow({ kind: 'workspace', id: a }, { key_ciphertext: raw.toString('base64') });
   const config = await h.service.configs.current({ kind: 'workspace', id: a });
   expect(() => h.service.configs.openKey({ kind: 'workspace', id: a }, config)).toThrow(/integrity check/);
 
@@ -146,10 +141,7 @@ it('a flipped ciphertext byte fails decryption and KEK rotation reports the reco
   expect(() => rotated.open(`workspace:${a}`, cfgA.key!)).toThrow(/integrity check/);
 
   // A wrapped key that does not open is reported by id and left as it was.
-  await stored().tamperConfigRow(
-    { kind: 'workspace', id: b },
-    { key_wrapped_dek: String(row.key_wrapped_dek) },
-  );
+  await h.tamperConfigRow({ kind: 'workspace', id: b }, { key_wrapped_dek: String(row.key_wrapped_dek) });
   const again = await rewrapAll(
     h.service.storage,
     new Envelopes(

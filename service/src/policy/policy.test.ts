@@ -277,11 +277,7 @@ describe('the report', () => {
     const other = await workspace('other', { mode: 'managed', provider: 'anthropic' });
     // The stored key of `old` was set 200 days ago.
     const longAgo = new Date(Date.now() - 200 * 86_400_000).toISOString();
-    await (
-      h.service.storage as unknown as {
-        tamperConfigRow(o: unknown, c: Record<string, string>): unknown;
-      }
-    ).tamperConfigRow({ kind: 'workspace', id: old }, { key_updated_at: longAgo });
+    await h.tamperConfigRow({ kind: 'workspace', id: old }, { key_updated_at: longAgo });
     // The policy changes after the configs: they are not rewritten, the report shows them outside it.
     await putPolicy({ ...openaiOnly, max_key_age_days: 90 });
     expect((await call('GET', `/api/workspaces/${other}/ai-config`)).body.provider).toBe('anthropic');

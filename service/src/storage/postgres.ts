@@ -1,4 +1,4 @@
-import { escapeIdentifier, Pool, type PoolClient } from 'pg';
+import { Pool, type PoolClient } from 'pg';
 import { type AuditChain, type ChainedAuditEvent, type ChainHead, GENESIS_HASH } from '../audit/chain.js';
 import type { Envelope } from '../crypto/envelope.js';
 import { newId } from '../ids.js';
@@ -416,7 +416,7 @@ export class PostgresStorage implements Storage {
   }
 
   async getAiConfig(owner: ConfigOwner): Promise<AiConfigRecord | undefined> {
-    const r = await this.rawConfigRow(owner);
+    const r = await this.one(SQL.configByOwner, [owner.kind, owner.id]);
     return r ? toAiConfig(r) : undefined;
   }
 
@@ -564,20 +564,5 @@ export class PostgresStorage implements Storage {
       const res = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
       return res.rows.map((r) => r['QUERY PLAN']).join('\n');
     });
-  }
-
-  /** For tests and the crash checks: the raw row, exactly as stored. */
-  async rawConfigRow(owner: ConfigOwner): Promise<Row | undefined> {
-    return this.one(SQL.configByOwner, [owner.kind, owner.id]);
-  }
-
-  /** For fault-injection tests only: overwrite stored columns as an attacker with database access could. */
-  async tamperConfigRow(owner: ConfigOwner, columns: Record<string, string | null>): Promise<void> {
-    const names = Object.keys(columns);
-    const sets = names.map((c, i) => `${escapeIdentifier(c)} = $${i + 1}`);
-    await this.pool.query(
-      `UPDATE ai_configs SET ${sets.join(', ')} WHERE owner_kind = $${names.length + 1} AND owner_id = $${names.length + 2}`,
-      [...Object.values(columns), owner.kind, owner.id],
-    );
   }
 }

@@ -450,17 +450,4 @@ export class SqliteStorage implements Storage {
     const plan = this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[];
     return plan.map((step) => step.detail).join('\n');
   }
-
-  /** For tests and the crash checks: the raw row, exactly as stored. */
-  rawConfigRow(owner: ConfigOwner): Row | undefined {
-    return this.stmt.configByOwner.get(owner.kind, owner.id) as Row | undefined;
-  }
-
-  /** For fault-injection tests only: overwrite stored columns as an attacker with file access could. */
-  tamperConfigRow(owner: ConfigOwner, columns: Record<string, string | null>): void {
-    const sets = Object.keys(columns).map((c) => `${c} = ?`);
-    this.db
-      .prepare(`UPDATE ai_configs SET ${sets.join(', ')} WHERE owner_kind = ? AND owner_id = ?`)
-      .run(...Object.values(columns), owner.kind, owner.id);
-  }
 }
