@@ -6,7 +6,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     // CI must fail on a missing snapshot, never write one.
     update: false,
-    // The service's tests run twice, once per storage backend (DESIGN.md: one suite, both backends).
+    // The service's tests run twice, once per storage backend (one suite, both backends).
     projects: [
       {
         extends: true,

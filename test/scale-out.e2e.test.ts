@@ -9,7 +9,7 @@ import { RigboxServer } from './support/rigbox-server.js';
 import { UpstreamStandIn } from './support/upstream-standin.js';
 
 /**
- * Scale-out (DESIGN section 3, storage): two real `rigbox serve` processes, A and B, on ONE
+ * Scale-out (storage): two real `rigbox serve` processes, A and B, on ONE
  * PostgreSQL database with the same master key. Nothing is shared between them but the database,
  * so whatever one instance writes, the other must see on its very next request: tokens, mode
  * switches, runtime and gateway tokens, managed credits, and the optimistic-concurrency revision.

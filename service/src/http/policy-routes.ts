@@ -17,7 +17,7 @@ import type { PolicyInForce } from '../policy/service.js';
 import type { AiConfigRecord, Storage } from '../storage/types.js';
 import { decodeCursor, encodeCursor, nextPage, pageBodyFields, pageQueryFields } from './paging.js';
 
-/** The account's BYOK policy, its report and check, and the audit export (DESIGN: policy as code). */
+/** The account's BYOK policy, its report and check, and the audit export. */
 
 const errors = {
   400: ErrorBody,

@@ -72,7 +72,7 @@ const userOf = (request: FastifyRequest): User => {
   return request.user;
 };
 
-/** The AI-config API of DESIGN section 3. */
+/** The AI-config API: workspaces, their AI configs, the account's defaults and the audit trail. */
 export async function aiConfigRoutes(app: FastifyInstance, opts: { storage: Storage; configs: AiConfigs }) {
   const { storage, configs } = opts;
   const r = app.withTypeProvider<ZodTypeProvider>();

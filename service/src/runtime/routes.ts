@@ -47,7 +47,7 @@ const errors = { 400: ErrorBody, 401: ErrorBody, 429: ErrorBody };
 /** A POST may carry a body, which Fastify parses: too large (413) or not JSON (415). */
 const bodyErrors = { ...errors, 413: ErrorBody, 415: ErrorBody };
 
-/** Runtime injection (DESIGN section 4): runtime tokens, the workspace env, and the credits view. */
+/** Runtime injection: runtime tokens, the workspace env, and the credits view. */
 export async function runtimeRoutes(app: FastifyInstance, opts: RuntimeOptions) {
   const { storage, configs } = opts;
   const r = app.withTypeProvider<ZodTypeProvider>();
