@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AiProvider, ErrorBody, Mode, Model } from '../ai-config/schemas.js';
@@ -14,7 +14,7 @@ import {
   ViolationView,
 } from '../policy/rules.js';
 import type { PolicyInForce } from '../policy/service.js';
-import type { AiConfigRecord, Storage } from '../storage/types.js';
+import type { AiConfigRecord, Storage, User } from '../storage/types.js';
 import { decodeCursor, encodeCursor, nextPage, pageBodyFields, pageQueryFields } from './paging.js';
 
 /** The account's BYOK policy, its report and check, and the audit export. */
@@ -128,8 +128,17 @@ function reportEntry(
 export async function policyRoutes(app: FastifyInstance, opts: { storage: Storage; configs: AiConfigs }) {
   const { storage, configs } = opts;
   const r = app.withTypeProvider<ZodTypeProvider>();
-  const userOf = async (request: Parameters<typeof authenticate>[1]) =>
-    (await authenticate(storage, request, 'user')).user;
+  // Authenticated before anything else, as the other API routes are: a request without a token is
+  // a 401 whatever its body or query.
+  const users = new WeakMap<FastifyRequest, User>();
+  app.addHook('onRequest', async (request) => {
+    users.set(request, (await authenticate(storage, request, 'user')).user);
+  });
+  const userOf = async (request: FastifyRequest): Promise<User> => {
+    const user = users.get(request);
+    if (!user) throw new Error('route registered without authentication');
+    return user;
+  };
 
   r.get(
     '/api/users/me/byok-policy',
