@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { AiProvider } from '@rigbox/cdktf-constructs';
 import { describe, expect, it } from 'vitest';
@@ -417,6 +418,19 @@ describe('the two builds', () => {
         }),
       );
     expect(synth(CDKTN)).toEqual(synth(CDKTF));
+  });
+
+  it('are not interchangeable: the cdktf build in a cdktn app fails App.synth (why there are two)', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'rigbox-mixed-'));
+    try {
+      const app = new CDKTN.core.App({ outdir });
+      const stack = new CDKTN.core.TerraformStack(app, 'stack');
+      new CDKTF.lib.RigboxProvider(stack, 'rigbox');
+      new CDKTF.lib.RigboxWorkspaceAiConfig(stack, 'ml', byok({}, CDKTF));
+      expect(() => app.synth()).toThrow(/_resetResolveDiscoveredProviderFeatureUsage is not a function/);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
   });
 
   it('each name only its own core package in their jsii assemblies', () => {
