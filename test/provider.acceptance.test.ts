@@ -143,32 +143,34 @@ describe.each(ENGINES)('%s', (engine) => {
     );
   }, 180_000);
 
-  afterAll(async () => {
-    // The invariant: no canary in any state, plan, tofu output (TF_LOG=trace included), provider
-    // log, service log or database file.
+  /**
+   * The invariant: no canary in any state, plan, engine output (TF_LOG=trace included), provider
+   * log, service log or database file.
+   */
+  function expectNoCanary() {
     const outputs = [
-      tofu?.transcript.join('\n') ?? '',
+      tofu.transcript.join('\n'),
       ...extraWorkspaces.map((w) => w.transcript.join('\n')),
-      server?.output ?? '',
+      server.output,
     ];
-    const files = [tofu, ...extraWorkspaces].filter(Boolean).map((w) => folderBytes(w.dir));
-    const db = server ? folderBytes(server.dataDir) : Buffer.alloc(0);
+    const files = [tofu, ...extraWorkspaces].map((w) => folderBytes(w.dir));
+    const db = folderBytes(server.dataDir);
+    for (const [name, canary] of Object.entries(canaries)) {
+      for (const text of outputs) expect(text, `canary ${name} in output`).not.toContain(canary);
+      for (const bytes of files)
+        expect(bytes.includes(canary), `canary ${name} in a ${engine} working directory`).toBe(false);
+      expect(db.includes(canary), `canary ${name} in the database`).toBe(false);
+    }
+  }
+
+  afterAll(async () => {
     await server?.stop();
     await vault?.stop();
     await moto?.stop();
-    try {
-      for (const [name, canary] of Object.entries(canaries)) {
-        for (const text of outputs) expect(text, `canary ${name} in output`).not.toContain(canary);
-        for (const bytes of files)
-          expect(bytes.includes(canary), `canary ${name} in a tofu working directory`).toBe(false);
-        expect(db.includes(canary), `canary ${name} in the database`).toBe(false);
-      }
-    } finally {
-      tofu?.dispose();
-      for (const w of extraWorkspaces) w.dispose();
-      await server?.dispose();
-      rmSync(auditDir, { recursive: true, force: true });
-    }
+    tofu?.dispose();
+    for (const w of extraWorkspaces) w.dispose();
+    await server?.dispose();
+    rmSync(auditDir, { recursive: true, force: true });
   }, 60_000);
 
   describe(`rigbox_workspace_ai_config with real ${engine}, service, Vault and moto`, () => {
@@ -452,12 +454,19 @@ describe.each(ENGINES)('%s', (engine) => {
       await tofu.ok(['show', '-json', '-no-color', 'saved.tfplan']);
       await tofu.ok(['apply', '-auto-approve', '-no-color', 'saved.tfplan'], { TF_LOG: 'trace' });
       await tofu.showJson();
+      expectNoCanary();
     });
 
     it('step 16: destroy clears the keys in Rigbox', async () => {
       await tofu.ok(['destroy', '-auto-approve', '-no-color']);
       expect(await config(ws)).toMatchObject({ mode: 'byok', api_key_set: false });
       expect((await api('GET', '/api/users/me/ai-defaults')).body.api_key_set).toBe(false);
+    });
+
+    it('step 17: after the day, no key in any state, plan, output, log or database file', async () => {
+      // Stopped first, so the service's last log lines are scanned too.
+      await server.stop();
+      expectNoCanary();
     });
   });
 });
