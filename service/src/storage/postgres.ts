@@ -25,7 +25,7 @@ import {
   toToken,
   toUser,
   toWorkspace,
-  WORKSPACE_AI_CONFIG_SELECT,
+  WORKSPACE_AI_CONFIGS_BY_IDS,
   workspaceKey,
 } from './rows.js';
 import type {
@@ -72,7 +72,7 @@ const SQL: Record<KeyedStatement | keyof typeof STATEMENTS, string> = {
       numbered(sql),
     ]),
   ) as Record<keyof typeof KEYED_STATEMENTS | keyof typeof STATEMENTS, string>),
-  workspaceAiConfigsByIds: `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.id = ANY($1::text[])`,
+  workspaceAiConfigsByIds: WORKSPACE_AI_CONFIGS_BY_IDS.postgres,
 };
 
 /**
@@ -547,22 +547,5 @@ export class PostgresStorage implements Storage {
       now,
     ]);
     return (await this.getServiceSecret(name)) as Envelope;
-  }
-
-  /**
-   * For the plan tests: PostgreSQL's plan of a keyed statement (or of `sql`), as EXPLAIN prints it, with
-   * whole-table reads priced out as they are on tables large enough for an index to matter (a test's
-   * tables are small, and there PostgreSQL rightly prefers to read them whole and hash or merge them).
-   * A statement that no index serves still shows its Seq Scan, or an Index Scan without Index Cond.
-   */
-  async explain(statement: KeyedStatement | { sql: string }, params: unknown[]): Promise<string> {
-    const sql = typeof statement === 'string' ? SQL[statement] : numbered(statement.sql);
-    return this.transaction(async (c) => {
-      for (const setting of ['enable_seqscan', 'enable_hashjoin', 'enable_mergejoin']) {
-        await c.query(`SET LOCAL ${setting} = off`);
-      }
-      const res = await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
-      return res.rows.map((r) => r['QUERY PLAN']).join('\n');
-    });
   }
 }

@@ -174,6 +174,10 @@ export const numbered = (sql: string) => {
  * the account.
  */
 export type KeyedStatement = keyof typeof KEYED_STATEMENTS | 'workspaceAiConfigsByIds';
+export const WORKSPACE_AI_CONFIGS_BY_IDS = {
+  sqlite: `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.id IN (SELECT value FROM json_each(?))`,
+  postgres: `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.id = ANY($1::text[])`,
+} as const;
 
 /** The page key of a workspace: [created_at, id]. */
 export const workspaceKey = (ws: Workspace) => [ws.createdAt, ws.id] as const;

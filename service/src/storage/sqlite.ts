@@ -10,7 +10,6 @@ import {
   auditChainQuery,
   chainedAuditParams,
   KEYED_STATEMENTS,
-  type KeyedStatement,
   ownedPage,
   pageOf,
   STATEMENTS,
@@ -24,7 +23,7 @@ import {
   toToken,
   toUser,
   toWorkspace,
-  WORKSPACE_AI_CONFIG_SELECT,
+  WORKSPACE_AI_CONFIGS_BY_IDS,
   workspaceKey,
 } from './rows.js';
 import type {
@@ -85,9 +84,7 @@ export class SqliteStorage implements Storage {
     return {
       ...keyed,
       ...shared,
-      workspaceAiConfigsByIds: p(
-        `${WORKSPACE_AI_CONFIG_SELECT} WHERE w.id IN (SELECT value FROM json_each(?))`,
-      ),
+      workspaceAiConfigsByIds: p(WORKSPACE_AI_CONFIGS_BY_IDS.sqlite),
       chainHead: p('SELECT * FROM audit_chain_heads WHERE account = ?'),
       setChainHead: p(
         'INSERT INTO audit_chain_heads (account, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
@@ -442,12 +439,5 @@ export class SqliteStorage implements Storage {
   async insertServiceSecret(name: string, envelope: Envelope, now: string): Promise<Envelope> {
     this.stmt.insertSecret.run(name, envelope.ciphertext, envelope.wrappedDek, envelope.kekId, now);
     return (await this.getServiceSecret(name)) as Envelope;
-  }
-
-  /** For the plan tests: SQLite's query plan of a keyed statement (or of `sql`), one step a line. */
-  async explain(statement: KeyedStatement | { sql: string }, params: unknown[]): Promise<string> {
-    const sql = typeof statement === 'string' ? this.stmt[statement].source : statement.sql;
-    const plan = this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[];
-    return plan.map((step) => step.detail).join('\n');
   }
 }
