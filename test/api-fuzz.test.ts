@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toolPath } from './engines/engine-process.js';
+import { apiClient } from './support/api.js';
 import { canaryKey } from './support/harness.js';
 import { REPO, RigboxServer } from './support/rigbox-server.js';
 
@@ -29,7 +30,7 @@ const PASSES = [
 const PASS_TIMEOUT_MS = 120_000;
 /**
  * The checks: all of schemathesis' but two that contradict the contract rather than test it:
- * `positive_data_acceptance` wants a 2xx for every schema-valid request, while DESIGN section 3
+ * `positive_data_acceptance` wants a 2xx for every schema-valid request, while the API's contract
  * refuses some of them by rule (422: a key in managed mode, a provider change without a key; 412: a
  * stale If-Match); `unsupported_method` wants 405 for an unrouted method where Fastify answers 404.
  */
@@ -71,15 +72,12 @@ const victims: string[] = [];
 let work = '';
 const results: PassResult[] = [];
 
+/** Setup calls as `bearer`: an HTTP error fails the setup, naming the call. */
 async function api(method: string, path: string, bearer: string, body?: unknown) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const json = (await res.json()) as Record<string, unknown>;
-  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(json)}`);
-  return json;
+  const res = await apiClient(() => server.url, bearer)(method, path, body);
+  if (res.status < 200 || res.status > 299)
+    throw new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body as Record<string, unknown>;
 }
 
 const toml = (s: string) => JSON.stringify(s);

@@ -4,6 +4,7 @@ import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MotoEngine, startMoto } from './engines/moto.js';
 import { startVault, type VaultEngine } from './engines/vault.js';
+import { apiClient } from './support/api.js';
 import { CdktfProject, TSX_LOADER } from './support/cdktf.js';
 import { canaryKey, folderBytes } from './support/harness.js';
 import { REPO, RigboxServer } from './support/rigbox-server.js';
@@ -34,15 +35,10 @@ describe.each(ENGINES)('%s', (engine) => {
   let token = '';
   const ws: Record<'ml' | 'research' | 'support', string> = { ml: '', research: '', support: '' };
 
-  async function api(method: string, path: string, body?: unknown) {
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  }
+  const api = apiClient(
+    () => server.url,
+    () => token,
+  );
   const config = async (id: string) => (await api('GET', `/api/workspaces/${id}/ai-config`)).body;
   const defaults = async () => (await api('GET', '/api/users/me/ai-defaults')).body;
 

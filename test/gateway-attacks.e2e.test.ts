@@ -5,6 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiClient } from './support/api.js';
 import { canaryKey, folderBytes } from './support/harness.js';
 import { RigboxServer, rigbox } from './support/rigbox-server.js';
 
@@ -135,16 +136,8 @@ const keys = { one: canaryKey('sk-proj-'), two: canaryKey('sk-proj-') };
 const outputs: string[] = [];
 
 /** An API call whose answer is kept for the final canary scan (`record: false` for the runtime env, which holds the key by design). */
-async function api(method: string, path: string, body?: unknown, bearer = token, record = true) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  if (record) outputs.push(text);
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
-}
+const api = (method: string, path: string, body?: unknown, bearer = token, record = true) =>
+  apiClient(() => server.url, bearer, record ? { record: outputs } : {})(method, path, body);
 
 /** Mints a runtime token and fetches the env, as `rigbox exec` does at process start. */
 async function runtimeEnv(workspaceId: string) {

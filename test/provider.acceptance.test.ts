@@ -5,6 +5,7 @@ import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MotoEngine, startMoto } from './engines/moto.js';
 import { startVault, type VaultEngine } from './engines/vault.js';
+import { apiClient } from './support/api.js';
 import { canaryKey, folderBytes } from './support/harness.js';
 import { RigboxServer } from './support/rigbox-server.js';
 import { ENGINES, TofuWorkspace } from './support/tofu.js';
@@ -38,15 +39,10 @@ describe.each(ENGINES)('%s', (engine) => {
   const auditDir = mkdtempSync(join(tmpdir(), 'rigbox-vault-audit-'));
   const auditLog = join(auditDir, 'audit.log');
 
-  async function api(method: string, path: string, body?: unknown) {
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  }
+  const api = apiClient(
+    () => server.url,
+    () => token,
+  );
 
   const config = (id: string) => api('GET', `/api/workspaces/${id}/ai-config`).then((r) => r.body);
 

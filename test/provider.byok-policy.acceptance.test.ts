@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiClient } from './support/api.js';
 import { canaryKey, folderBytes } from './support/harness.js';
 import { RigboxServer } from './support/rigbox-server.js';
 import { ENGINES, TofuWorkspace } from './support/tofu.js';
@@ -22,19 +23,10 @@ describe.each(ENGINES)('%s', (engine) => {
   let tofu: TofuWorkspace;
   const others: TofuWorkspace[] = [];
 
-  async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body ? { 'content-type': 'application/json' } : {}),
-        ...headers,
-      },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  }
+  const api = apiClient(
+    () => server.url,
+    () => token,
+  );
 
   interface Options {
     enforcement?: string;

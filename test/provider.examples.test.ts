@@ -6,6 +6,7 @@ import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MotoEngine, startMoto } from './engines/moto.js';
 import { startVault, type VaultEngine } from './engines/vault.js';
+import { apiClient } from './support/api.js';
 import { canaryKey, folderBytes } from './support/harness.js';
 import {
   EXAMPLE_CONFIGS,
@@ -41,14 +42,12 @@ const workspaces: TofuWorkspace[] = [];
 // The engines' PATH: an empty folder, so neither they nor the provider can find a `node`.
 const emptyBin = mkdtempSync(join(tmpdir(), 'rigbox-no-node-'));
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  return res.json();
-}
+const call = apiClient(
+  () => server.url,
+  () => token,
+);
+/** The API's answer body (these checks read bodies only). */
+const api = async (method: string, path: string, body?: unknown) => (await call(method, path, body)).body;
 
 beforeAll(async () => {
   server = await new RigboxServer().start();

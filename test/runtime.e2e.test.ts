@@ -2,6 +2,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiClient } from './support/api.js';
 import { canaryKey, folderBytes } from './support/harness.js';
 import { REPO, RIGBOX_BIN, RigboxServer } from './support/rigbox-server.js';
 import { UpstreamStandIn } from './support/upstream-standin.js';
@@ -24,16 +25,11 @@ let server: RigboxServer;
 let token = '';
 const outputs: string[] = [];
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  outputs.push(text);
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const api = apiClient(
+  () => server.url,
+  () => token,
+  { record: outputs },
+);
 
 const newWorkspace = async (aiConfig: unknown) =>
   (await api('POST', '/api/workspaces', { name: 'agents', ai_config: aiConfig })).body.id as string;

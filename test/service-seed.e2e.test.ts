@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiClient } from './support/api.js';
 import { canaryKey, folderBytes } from './support/harness.js';
 import { RigboxServer, rigbox, rigboxAsync } from './support/rigbox-server.js';
 
@@ -17,20 +18,11 @@ const canaries = {
 const bodies: string[] = [];
 let token = '';
 
-async function api(method: string, path: string, body?: unknown, extra: Record<string, string> = {}) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body ? { 'content-type': 'application/json' } : {}),
-      ...extra,
-    },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  bodies.push(text);
-  return { status: res.status, body: text ? JSON.parse(text) : undefined, etag: res.headers.get('etag') };
-}
+const api = apiClient(
+  () => server.url,
+  () => token,
+  { record: bodies },
+);
 
 beforeAll(async () => {
   await server.start();

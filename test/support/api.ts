@@ -10,9 +10,15 @@ export interface ApiReply {
 
 /**
  * A small client for the Rigbox API of one instance: `call(method, path, body?, headers?)` with the
- * token as a bearer. Network failures reject (a crashed or stopped server), HTTP errors resolve.
+ * token as a bearer (a function when the token is made after the client; an `authorization` header
+ * in `headers` replaces it). Network failures reject (a crashed or stopped server), HTTP errors
+ * resolve. With `record`, every answer's text is pushed there, for a canary scan at the end.
  */
-export function apiClient(baseUrl: () => string, token: string) {
+export function apiClient(
+  baseUrl: () => string,
+  token: string | (() => string),
+  opts: { record?: string[] } = {},
+) {
   return async (
     method: string,
     path: string,
@@ -22,13 +28,14 @@ export function apiClient(baseUrl: () => string, token: string) {
     const res = await fetch(`${baseUrl()}${path}`, {
       method,
       headers: {
-        authorization: `Bearer ${token}`,
+        authorization: `Bearer ${typeof token === 'function' ? token() : token}`,
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         ...headers,
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
+    opts.record?.push(text);
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
   };
 }
