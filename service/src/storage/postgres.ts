@@ -190,21 +190,25 @@ export class PostgresStorage implements Storage {
 
   /** Locks the account's chain head (made on first use) for the rest of the transaction. */
   private async lockChainHead(c: PoolClient, account: string): Promise<{ seq: number; hash: string }> {
-    await c.query(
-      'INSERT INTO audit_chain_heads (account, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account) DO NOTHING',
-      [account, GENESIS_HASH],
-    );
-    const head = (
-      await c.query<Row>('SELECT seq, hash FROM audit_chain_heads WHERE account = $1 FOR UPDATE', [account])
-    ).rows[0] as Row;
+    const lock = 'SELECT seq, hash FROM audit_chain_heads WHERE account = $1 FOR UPDATE';
+    // The head exists but for an account's very first event: one round trip while the lock is held.
+    let head = (await c.query<Row>(lock, [account])).rows[0];
+    if (!head) {
+      await c.query(
+        'INSERT INTO audit_chain_heads (account, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (account) DO NOTHING',
+        [account, GENESIS_HASH],
+      );
+      head = (await c.query<Row>(lock, [account])).rows[0] as Row;
+    }
     return { seq: Number(head.seq), hash: String(head.hash) };
   }
 
   /**
-   * Appends an event to its account's chain, first thing in the writing transaction: the head row
+   * Appends an event to its account's chain, last thing in the writing transaction: the head row
    * stays locked until commit, so appends of one account (from any instance) take turns, and a
-   * rolled-back write leaves the head as it was. Every writer locks the head before any other row,
-   * so no two writers can wait on each other.
+   * rolled-back write leaves the head as it was. Every writer takes the head after its other rows
+   * (so no two writers can wait on each other) and as late as it can: the head serializes an
+   * account's writes, and it is held only for the append and the commit.
    */
   private async appendAudit(c: PoolClient, audit: AuditEvent): Promise<void> {
     if (!this.chain) throw new Error('audit write before the audit chain was set');
@@ -285,12 +289,12 @@ export class PostgresStorage implements Storage {
   ): Promise<boolean> {
     const doc = JSON.stringify(next.policy);
     return this.compareAndSet(async (c) => {
-      await this.appendAudit(c, audit);
       const res =
         expectedRevision === 0
           ? await c.query(SQL.insertPolicy, [userId, doc, next.revision, next.updatedAt])
           : await c.query(SQL.updatePolicy, [doc, next.revision, next.updatedAt, userId, expectedRevision]);
       if (res.rowCount !== 1) throw new Lost();
+      await this.appendAudit(c, audit);
     });
   }
 
@@ -310,10 +314,10 @@ export class PostgresStorage implements Storage {
     guard?: PolicyGuard,
   ): Promise<boolean> {
     return this.compareAndSet(async (c) => {
-      await this.appendAudit(c, audit);
-      if (!(await this.policyHolds(c, guard))) throw new Lost();
       await c.query(SQL.insertWorkspace, [ws.id, ws.userId, ws.name, ws.createdAt]);
       await c.query(SQL.insertConfig, ['workspace', ws.id, ...aiConfigParams(config)]);
+      await this.appendAudit(c, audit);
+      if (!(await this.policyHolds(c, guard))) throw new Lost();
     });
   }
 
@@ -405,13 +409,13 @@ export class PostgresStorage implements Storage {
 
   async deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean> {
     return this.compareAndSet(async (c) => {
-      // The chain head before the rows, as every writer takes them (see appendAudit).
-      await this.appendAudit(c, audit);
       const gone = await c.query(SQL.deleteWorkspace, [workspaceId, userId]);
       if (gone.rowCount !== 1) throw new Lost();
       await c.query(SQL.deleteConfig, ['workspace', workspaceId]);
       await c.query(SQL.deleteRuntimeTokens, [workspaceId]);
       await c.query(SQL.deleteBindings, [workspaceId]);
+      // The chain head after the rows, as every writer takes them (see appendAudit).
+      await this.appendAudit(c, audit);
     });
   }
 
@@ -428,9 +432,6 @@ export class PostgresStorage implements Storage {
     guard?: PolicyGuard,
   ): Promise<boolean> {
     return this.compareAndSet(async (c) => {
-      // The chain head first (see appendAudit); a lost compare-and-set rolls the append back.
-      await this.appendAudit(c, audit);
-      if (!(await this.policyHolds(c, guard))) throw new Lost();
       // Both statements are atomic compare-and-set: a concurrent writer's UPDATE waits for our row
       // lock, then re-checks `revision` and matches nothing; a concurrent INSERT hits the conflict.
       const res =
@@ -443,6 +444,9 @@ export class PostgresStorage implements Storage {
               expectedRevision,
             ]);
       if (res.rowCount !== 1) throw new Lost();
+      // Then the chain head (see appendAudit); a lost compare-and-set never waited for it.
+      await this.appendAudit(c, audit);
+      if (!(await this.policyHolds(c, guard))) throw new Lost();
     });
   }
 
