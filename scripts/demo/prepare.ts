@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { REPO } from '../lib/rigbox-service.js';
@@ -155,14 +156,44 @@ function buildInputs(): string[] {
 }
 
 /**
+ * The newest modification time among the sources. In a git checkout only files git tracks or would
+ * track count: sources the build generates itself (the cdktn package's src/, ignored by git) are
+ * written during the build, after outputs it wrote earlier, and would make every run build again.
+ */
+function newestInput(): number {
+  const paths = buildInputs();
+  if (existsSync(join(REPO, '.git'))) {
+    const listed = spawnSync(
+      'git',
+      ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...paths],
+      {
+        cwd: REPO,
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
+    if (listed.status === 0) {
+      return Math.max(
+        0,
+        ...listed.stdout
+          .split('\0')
+          .filter(Boolean)
+          .map((file) => newestMtime(join(REPO, file))),
+      );
+    }
+  }
+  return Math.max(0, ...paths.map((path) => newestMtime(join(REPO, path))));
+}
+
+/**
  * What the demo needs and `npm run build` has not built yet, or built before a source last changed:
  * the service, the provider as laid into the mirror, the construct library the example imports.
  */
 export function staleBuilds(engine: Engine): string[] {
-  const newestInput = Math.max(0, ...buildInputs().map((path) => newestMtime(join(REPO, path))));
+  const input = newestInput();
   return buildOutputs(engine).filter((output) => {
     const built = newestMtime(join(REPO, output));
-    return built === 0 || newestInput > built;
+    return built === 0 || input > built;
   });
 }
 
