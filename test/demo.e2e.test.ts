@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { SCAN_LINE } from '../scripts/demo/main.js';
@@ -98,6 +98,43 @@ describe('npm run demo', () => {
     const addresses = addressesOf(stdout);
     expect(addresses).toHaveLength(3);
     for (const address of addresses) expect(await refused(address), address).toBe(true);
+  });
+
+  it('--keep leaves the engines running and the config deployed, and prints what to export', {
+    timeout: 420_000,
+  }, async () => {
+    const run = start(process.execPath, ['scripts/demo.mjs', '--keep']);
+    const code = await run.exit;
+    const stdout = run.stdout();
+    expect(code, `${stdout}\n${run.stderr()}`).toBe(0);
+    expect(stdout.trimEnd().split('\n').at(-1)).toBe(SCAN_LINE);
+    const kill = /When you are done: kill ([\d ]+) && rm -rf (\S+)/.exec(stdout);
+    expect(kill).toBeTruthy();
+    const pids = kill![1]!.trim().split(' ').map(Number);
+    const folder = kill![2]!;
+    try {
+      expect(stdout).toContain('Destroy: skipped with --keep');
+      const endpoint = /export RIGBOX_ENDPOINT=(\S+) RIGBOX_TOKEN=(\S+)/.exec(stdout);
+      const ml = /TF_VAR_ml_workspace_id=(\S+)/.exec(stdout)?.[1];
+      // The demo has exited; what it started still serves, with the config still deployed.
+      const res = await fetch(`${endpoint![1]}/api/workspaces/${ml}/ai-config`, {
+        headers: { authorization: `Bearer ${endpoint![2]}` },
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ mode: 'byok', model: 'gpt-4o', api_key_set: true });
+      for (const address of addressesOf(stdout)) expect(await refused(address), address).toBe(false);
+      expect(existsSync(`${folder}/cdktf.out`)).toBe(true);
+    } finally {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('Ctrl-C stops every engine it started and removes its folder', { timeout: 180_000 }, async () => {
