@@ -20,6 +20,16 @@ import { ensurePythonEnv, findPython } from './python-env.mjs';
 const flavor = flavorFromArgs(process.argv[2]);
 const { pkgDir } = flavor;
 const say = (message) => console.error(`constructs (${flavor.name}): ${message}`);
+
+// A build for one use only (`npm run demo` runs the cdktf TypeScript example): RIGBOX_CONSTRUCTS=cdktf
+// builds that package alone, and RIGBOX_CONSTRUCTS_TARGETS=js leaves out the Python wheel and venv.
+// A later full build does what was left out (the stamps below say what is current).
+const only = process.env.RIGBOX_CONSTRUCTS;
+if (only && only !== flavor.name) {
+  say(`skipped (RIGBOX_CONSTRUCTS=${only})`);
+  process.exit(0);
+}
+const pythonWanted = process.env.RIGBOX_CONSTRUCTS_TARGETS !== 'js';
 // jsii tools print a banner on every run under Node 20; the project runs on Node 20 by choice.
 const env = { ...process.env, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION: '20' };
 
@@ -133,11 +143,11 @@ const assembly = fingerprint([
   'README.md',
   ...filesUnder('lib', (f) => /\.(js|d\.ts)$/.test(f)).sort(),
 ]);
-const python = findPython();
+const python = pythonWanted ? findPython() : undefined;
 const wheelDir = join(pkgDir, 'dist/python');
 const haveWheel = existsSync(wheelDir) && readdirSync(wheelDir).some((f) => f.endsWith('.whl'));
 
-if (!python) {
+if (!python && pythonWanted) {
   const message = 'python3 (3.10+) with venv and pip was not found; the Python wheel and venv are not built';
   if (process.env.CI === 'true') {
     say(`error: ${message}`);

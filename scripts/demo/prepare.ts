@@ -199,13 +199,19 @@ export function staleBuilds(engine: Engine): string[] {
 
 /** `npm run build`, as the README says: the packages in the order their workspaces are listed. */
 export async function build(narrator: Narrator, runner: CommandRunner, engine: Engine): Promise<void> {
-  narrator.command('npm run build', 'not built yet, or a source changed since');
+  narrator.command(
+    'RIGBOX_CONSTRUCTS=cdktf RIGBOX_CONSTRUCTS_TARGETS=js npm run build',
+    'not built yet, or a source changed since (the cdktf JS package only: what the demo runs)',
+  );
   let last = '';
   const res = await withHeartbeat(
     narrator,
     'building',
     runner.run('npm', ['run', 'build'], {
       cwd: REPO,
+      // The demo runs the cdktf TypeScript example: the cdktn package and the Python wheels can
+      // wait for the next full build (npm test builds them).
+      env: { ...process.env, RIGBOX_CONSTRUCTS: 'cdktf', RIGBOX_CONSTRUCTS_TARGETS: 'js' },
       onLine: (line) => {
         if (line.trim() !== '') last = line.trim();
       },
