@@ -5,6 +5,7 @@
  * scripts/versions.env); the benchmark says so and leaves the peer out when it is missing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,8 @@ async function freePort(): Promise<number> {
 
 export interface LiteLlm {
   url: string;
+  /** The key callers present (LiteLLM's master key). */
+  key: string;
   stop(): void;
 }
 
@@ -45,12 +48,22 @@ export async function startLiteLlm(upstreamUrl: string, upstreamKey: string): Pr
     ].join('\n'),
   );
   const port = await freePort();
+  // No database: LiteLLM then runs as a plain proxy (no virtual keys, no spend tracking). Callers
+  // authenticate with its master key, as processes authenticate to the gateway.
+  const masterKey = `sk-bench-litellm-${randomBytes(16).toString('hex')}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    LITELLM_LOG: 'ERROR',
+    LITELLM_TELEMETRY: 'False',
+    LITELLM_MASTER_KEY: masterKey,
+  };
+  delete env.DATABASE_URL;
   const child: ChildProcess = spawn(
     LITELLM_BIN,
     ['--config', config, '--host', '127.0.0.1', '--port', String(port), '--num_workers', '1'],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, LITELLM_LOG: 'ERROR', LITELLM_TELEMETRY: 'False', DATABASE_URL: '' },
+      env,
     },
   );
   let errors = '';
@@ -73,6 +86,7 @@ export async function startLiteLlm(upstreamUrl: string, upstreamKey: string): Pr
   }
   return {
     url,
+    key: masterKey,
     stop() {
       child.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });

@@ -209,7 +209,7 @@ try {
       const peers = {
         direct: idle.targets.direct,
         byok: idle.targets.byok,
-        litellm: { url: `${litellm.url}/v1/chat/completions`, key: 'sk-bench-litellm-unused' },
+        litellm: { url: `${litellm.url}/v1/chat/completions`, key: litellm.key },
       };
       for (const conns of [50, 1]) {
         for (const [name, t] of Object.entries(peers)) {
@@ -226,7 +226,9 @@ try {
             target: name,
             connections: conns,
             rps: r.requests.average,
-            mean: r.latency.average,
+            // Little's law over a closed loop: autocannon's latency histogram counts whole
+            // milliseconds, too coarse for sub-millisecond round trips.
+            mean: (conns * 1000) / r.requests.average,
             non2xx: r.non2xx + r.errors,
           });
         }
