@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import {
   AccessDeniedException,
@@ -9,31 +8,13 @@ import {
   ThrottlingException,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  KeySourceError,
-  type KeySourceErrorKind,
-  type KeySourceRef,
-  openKeySource,
-  type SsmSettings,
-} from '../provider/src/key-sources/index.js';
+import { type KeySourceRef, openKeySource, type SsmSettings } from '../provider/src/key-sources/index.js';
 import { type MotoEngine, startMoto } from './engines/moto.js';
 import { freePort } from './engines/ports.js';
+import { keySourceFailures } from './support/key-source-failures.js';
 
 // A key that must never show up in an error message or in moto's own output.
-const canary = `sk-CANARY-${randomBytes(16).toString('hex')}`;
-const errorTexts: string[] = [];
-
-async function expectFailure(read: Promise<unknown>, kind: KeySourceErrorKind): Promise<KeySourceError> {
-  const error = await read.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KeySourceError);
-  const failure = error as KeySourceError;
-  errorTexts.push(failure.message, failure.stack ?? '', failure.reference);
-  expect(failure.kind, failure.message).toBe(kind);
-  return failure;
-}
+const { canary, errorTexts, expectFailure } = keySourceFailures();
 
 const ssmRef = (name: string, selector: { version?: number; label?: string } = {}): KeySourceRef => ({
   kind: 'ssm',

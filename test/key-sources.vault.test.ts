@@ -3,29 +3,16 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   KeySourceError,
-  type KeySourceErrorKind,
   type KeySourceRef,
   openKeySource,
   type VaultSettings,
 } from '../provider/src/key-sources/index.js';
 import { freePort } from './engines/ports.js';
 import { startVault, type VaultEngine } from './engines/vault.js';
+import { keySourceFailures } from './support/key-source-failures.js';
 
 // A key that must never show up in an error message or in Vault's own output.
-const canary = `sk-CANARY-${randomBytes(16).toString('hex')}`;
-const errorTexts: string[] = [];
-
-async function expectFailure(read: Promise<unknown>, kind: KeySourceErrorKind): Promise<KeySourceError> {
-  const error = await read.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KeySourceError);
-  const failure = error as KeySourceError;
-  errorTexts.push(failure.message, failure.stack ?? '', failure.reference, String(failure.cause ?? ''));
-  expect(failure.kind, failure.message).toBe(kind);
-  return failure;
-}
+const { canary, errorTexts, expectFailure } = keySourceFailures();
 
 interface RecordedRequest {
   method: string;
