@@ -6,6 +6,7 @@ import { type MotoEngine, startMoto } from './engines/moto.js';
 import { startVault, type VaultEngine } from './engines/vault.js';
 import { apiClient } from './support/api.js';
 import { CdktnProject, TSX_LOADER } from './support/cdktf.js';
+import { engineEnv } from './support/engine-env.js';
 import { canaryKey, folderBytes } from './support/harness.js';
 import { REPO, RigboxServer } from './support/rigbox-server.js';
 import { ENGINES } from './support/tofu.js';
@@ -84,14 +85,7 @@ describe.each(ENGINES)('%s', (engine) => {
     project = new CdktnProject(
       app,
       {
-        RIGBOX_ENDPOINT: server.url,
-        RIGBOX_TOKEN: token,
-        VAULT_ADDR: vault.address,
-        VAULT_TOKEN: vault.rootToken,
-        AWS_REGION: moto.region,
-        AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
-        AWS_ENDPOINT_URL: moto.endpoint,
+        ...engineEnv({ server, token, vault, moto }),
         TF_VAR_ml_workspace_id: ws.ml,
         TF_VAR_research_workspace_id: ws.research,
         TF_VAR_support_workspace_id: ws.support,

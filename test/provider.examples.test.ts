@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MotoEngine, startMoto } from './engines/moto.js';
 import { startVault, type VaultEngine } from './engines/vault.js';
 import { apiClient } from './support/api.js';
+import { engineEnv } from './support/engine-env.js';
 import { canaryKey, folderBytes } from './support/harness.js';
 import {
   EXAMPLE_CONFIGS,
@@ -98,14 +99,7 @@ describe.each(ENGINES)('%s', (engine) => {
     const research = (await api('POST', '/api/workspaces', { name: `research-${engine}` })).id;
     const env = {
       PATH: emptyBin,
-      RIGBOX_ENDPOINT: server.url,
-      RIGBOX_TOKEN: token,
-      VAULT_ADDR: vault.address,
-      VAULT_TOKEN: vault.rootToken,
-      AWS_REGION: moto.region,
-      AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
-      AWS_ENDPOINT_URL: moto.endpoint,
+      ...engineEnv({ server, token, vault, moto }),
       TF_VAR_workspace_id: ml,
       TF_VAR_research_workspace_id: research,
       // As a pipeline passes it: an environment variable, never an argument.
