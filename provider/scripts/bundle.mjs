@@ -20,6 +20,8 @@ const exe = `terraform-provider-rigbox_v${version}`;
 const bundleDir = join(pkgDir, 'dist/bundle');
 // dist/package/ was the plain bundle before the single executable.
 rmSync(join(pkgDir, 'dist/package'), { recursive: true, force: true });
+// Emptied first: the plain bundle ships every file in it, and a module no longer used must not.
+rmSync(bundleDir, { recursive: true, force: true });
 mkdirSync(bundleDir, { recursive: true });
 
 const common = {
@@ -34,8 +36,7 @@ const common = {
 // Modules needed only on some paths are files of their own, loaded on the first import() (esbuild
 // runs a dynamically imported module's top level only then), so a provider process that never
 // needs them does not parse them at start: the AWS SDK (most of the code; only SSM references need
-// it) and undici (the first request to the API or to Vault; most provider processes of a plan make
-// none). Beside the plain bundle each is a file to require; inside the single executable, whose
+// it) and https-proxy-agent (only when HTTPS_PROXY or HTTP_PROXY names a proxy for the API or Vault). Beside the plain bundle each is a file to require; inside the single executable, whose
 // require() loads built-in modules only, each is an embedded asset compiled on first use. The
 // module below picks one at run time.
 const lazyLoader = (file) => `
@@ -92,6 +93,9 @@ for (const [pkg, file] of Object.entries(LAZY_MODULES)) {
     // A compiled asset has no module loader behind import(): the AWS SDK's import("node:http")
     // becomes a require, which works the same in both forms.
     supported: { 'dynamic-import': false },
+    // https-proxy-agent's optional peer for Negotiate (Kerberos) proxy authentication, a native
+    // module we do not ship: asked for only when a proxy answers 407 Negotiate.
+    external: ['kerberos'],
   });
 }
 chmodSync(join(bundleDir, exe), 0o755);

@@ -16,7 +16,10 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 /** Packages the provider imports only when needed, each a file of its own (an asset in the SEA). */
-export const LAZY_MODULES = { '@aws-sdk/client-ssm': 'aws-sdk-ssm.cjs', undici: 'undici.cjs' };
+export const LAZY_MODULES = {
+  '@aws-sdk/client-ssm': 'aws-sdk-ssm.cjs',
+  'https-proxy-agent': 'https-proxy-agent.cjs',
+};
 // Node's fixed sentinel for the SEA blob (docs: "Single executable applications").
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 

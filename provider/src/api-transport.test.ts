@@ -1,14 +1,10 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import {
-  type AddressInfo,
-  connect as connectTcp,
-  createServer as createNetServer,
-  type Socket,
-} from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { createServerCertificate } from '@rigbox/tfplugin';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startConnectProxy } from '../../test/support/connect-proxy.js';
 import { ApiTransport, type Exchange, type TransportError } from './api-transport.js';
 
 /** Every server a test starts, closed after it (http servers with their keep-alive connections). */
@@ -258,44 +254,59 @@ describe('ApiTransport', () => {
 
   it('goes through the proxy HTTP_PROXY names, and straight to hosts NO_PROXY lists, as Go providers do', async () => {
     const { seen, url } = await httpServer((_req, res) => res.end('direct'));
-    // A forward proxy: it records the CONNECT that opens each tunnel and joins the two sockets.
-    const proxied: string[] = [];
-    const proxy = createHttpServer((_req, res) => res.writeHead(405).end());
-    proxy.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
-      proxied.push(`${req.method} ${req.url}`);
-      const [host, port] = String(req.url).split(':');
-      const upstream = connectTcp(Number(port), host, () => {
-        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        upstream.write(head);
-        upstream.pipe(client);
-        client.pipe(upstream);
-      });
-      upstream.on('error', () => client.destroy());
-      client.on('error', () => upstream.destroy());
-    });
-    proxy.listen(0, '127.0.0.1');
-    await once(proxy, 'listening');
+    const proxy = await startConnectProxy();
     servers.push(proxy);
-    const saved = {
-      HTTP_PROXY: process.env.HTTP_PROXY,
-      NO_PROXY: process.env.NO_PROXY,
-      no_proxy: process.env.no_proxy,
-    };
-    try {
-      process.env.HTTP_PROXY = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-      delete process.env.NO_PROXY;
-      delete process.env.no_proxy;
+    await withEnv({ HTTP_PROXY: proxy.url, NO_PROXY: undefined, no_proxy: undefined }, async () => {
       expect((await transport(url).exchange('GET', '/x', {})).text).toBe('direct');
-      expect(proxied).toEqual([`CONNECT ${url.host}`]);
-      process.env.NO_PROXY = '127.0.0.1';
+      expect(proxy.tunnels).toEqual([url.host]);
+    });
+    await withEnv({ HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1', no_proxy: undefined }, async () => {
       expect((await transport(url).exchange('GET', '/y', {})).text).toBe('direct');
-      expect(seen.requests.map((r) => r.url)).toEqual(['/base/x', '/base/y']);
-      expect(proxied).toHaveLength(1);
-    } finally {
-      for (const [k, v] of Object.entries(saved)) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-    }
+    });
+    expect(seen.requests.map((r) => r.url)).toEqual(['/base/x', '/base/y']);
+    expect(proxy.tunnels).toHaveLength(1);
+  });
+
+  it('tunnels HTTPS through the proxy HTTPS_PROXY names and still verifies the server at the far end', async () => {
+    const cert = createServerCertificate();
+    const server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) =>
+      res.end('secure'),
+    );
+    server.listen(0, 'localhost');
+    await once(server, 'listening');
+    servers.push(server);
+    const url = new URL(`https://localhost:${(server.address() as AddressInfo).port}`);
+    const proxy = await startConnectProxy();
+    servers.push(proxy);
+    await withEnv(
+      { HTTPS_PROXY: proxy.url, https_proxy: undefined, NO_PROXY: undefined, no_proxy: undefined },
+      async () => {
+        const t = transport(url, 5_000, undefined, { ca: cert.certPem });
+        expect(await t.exchange('GET', '/', {})).toEqual({ status: 200, text: 'secure' });
+        expect(await t.exchange('GET', '/', {})).toEqual({ status: 200, text: 'secure' });
+        // One tunnel, kept alive for the second exchange.
+        expect(proxy.tunnels).toEqual([url.host]);
+        // The proxy is no way around the certificate check.
+        const err = await failure(transport(url).exchange('GET', '/', {}));
+        expect(String(err.code)).toMatch(/CERT|SELF_SIGNED|UNABLE/);
+      },
+    );
   });
 });
+
+/** Runs `body` with these environment variables set (undefined: unset), then puts them back. */
+async function withEnv(vars: Record<string, string | undefined>, body: () => Promise<void>) {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const apply = (v: Record<string, string | undefined>) => {
+    for (const [k, value] of Object.entries(v)) {
+      if (value === undefined) delete process.env[k];
+      else process.env[k] = value;
+    }
+  };
+  apply(vars);
+  try {
+    await body();
+  } finally {
+    apply(saved);
+  }
+}

@@ -1,15 +1,19 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
-import type { Dispatcher } from 'undici';
+import { getProxyForUrl } from 'proxy-from-env';
 
 /**
- * HTTP/1.1 exchanges with the Rigbox API and with Vault, over undici's keep-alive pools, through
- * the proxy the environment names: `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (either case), as
- * every Go provider honours them and as enterprise CI needs. A thin layer: it keeps the one
- * `exchange()` the clients call, a whole-exchange deadline, one retry of a GET whose reused
- * connection closed unanswered, and error codes that never carry a value.
+ * HTTP/1.1 exchanges with the Rigbox API and with Vault, over Node's own client (node:http and
+ * node:https) with keep-alive pools, through the proxy the environment names: `HTTPS_PROXY`,
+ * `HTTP_PROXY` and `NO_PROXY` (either case), as every Go provider honours them and as enterprise
+ * CI needs (proxy-from-env reads them; https-proxy-agent opens the CONNECT tunnel). A thin layer:
+ * it keeps the one `exchange()` the clients call, a whole-exchange deadline, one retry of a GET
+ * whose reused connection closed unanswered, and error codes that never carry a value.
  *
- * undici is loaded on the first exchange, not at start: most of a plan's provider processes
- * (schemas, validation) never make a request, and they would pay its load for nothing.
+ * Why Node's client and not undici: Node starts with node:http ready, while loading undici cost
+ * ~60 ms in every provider process that calls the API (bench/provider, `--transport-ab`), most of
+ * the gap to hashicorp/null at 100 resources. https-proxy-agent is loaded only when a proxy is set.
  */
 
 export interface Exchange {
@@ -18,7 +22,7 @@ export interface Exchange {
 }
 
 /**
- * Headers and paths may hold printable ASCII (and tabs) only. undici refuses line breaks too;
+ * Headers and paths may hold printable ASCII (and tabs) only. node:http refuses line breaks too;
  * this check comes first so that the error is ours, says which rule, and names no value (one of
  * the headers is the token).
  */
@@ -36,40 +40,20 @@ export class TransportError extends Error {
   }
 }
 
-/** undici's error codes, as the socket-style codes the clients report. */
-const CODES: Record<string, string> = {
-  UND_ERR_CONNECT_TIMEOUT: 'ETIMEDOUT',
-  UND_ERR_HEADERS_TIMEOUT: 'ETIMEDOUT',
-  UND_ERR_BODY_TIMEOUT: 'ETIMEDOUT',
-  UND_ERR_SOCKET: 'ECONNRESET',
-  UND_ERR_CLOSED: 'ECONNRESET',
-  UND_ERR_RES_EXCEEDED_MAX_SIZE: 'E2BIG',
-  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'EPROTO',
-  HPE_INVALID_CONSTANT: 'EPROTO',
-  HPE_INVALID_CHUNK_SIZE: 'EPROTO',
-  HPE_INVALID_CONTENT_LENGTH: 'EPROTO',
-  HPE_UNEXPECTED_CONTENT_LENGTH: 'EPROTO',
-  HPE_INVALID_HEADER_TOKEN: 'EPROTO',
-  HPE_INVALID_STATUS: 'EPROTO',
-  HPE_INVALID_VERSION: 'EPROTO',
-};
-
+/** llhttp's parse errors (an answer that is not HTTP, or framed two ways), as one code. */
 function codeOf(err: unknown): string {
-  // llhttp's errors carry their HPE_ code in `code` on some paths and nowhere on others.
-  if ((err as Error)?.name === 'HTTPParserError') return 'EPROTO';
   for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
-    if (typeof e.code === 'string') return CODES[e.code] ?? e.code;
+    if (typeof e.code === 'string') return e.code.startsWith('HPE_') ? 'EPROTO' : e.code;
     e = e.cause as typeof e;
   }
   return (err as Error)?.name ?? 'Error';
 }
 
-type Undici = typeof import('undici');
-let undici: Promise<Undici> | undefined;
+type Agent = HttpAgent | HttpsAgent;
 
 export class ApiTransport {
-  private dispatcher: Promise<Dispatcher> | undefined;
-  private readonly origin: string;
+  private pool: Promise<Agent> | undefined;
+  private readonly url: URL;
   private readonly prefix: string;
 
   constructor(
@@ -83,25 +67,22 @@ export class ApiTransport {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new TransportError('EPROTO', `unsupported scheme ${url.protocol}`);
     }
-    this.origin = url.origin;
+    this.url = url;
     this.prefix = url.pathname.replace(/\/+$/, '');
   }
 
-  private agent(): Promise<Dispatcher> {
-    undici ??= import('undici');
-    this.dispatcher ??= undici.then(
-      ({ EnvHttpProxyAgent }) =>
-        new EnvHttpProxyAgent({
-          connections: this.maxConnections,
-          headersTimeout: this.timeoutMs,
-          bodyTimeout: this.timeoutMs,
-          maxResponseSize: MAX_ANSWER_BYTES,
-          connect: { timeout: this.timeoutMs, ...this.tlsOptions },
-          // Through a proxy, the CA still verifies the server at the end of the tunnel.
-          requestTls: { ...this.tlsOptions },
-        }),
-    );
-    return this.dispatcher;
+  /** The keep-alive pool: straight to the endpoint, or through the proxy the environment names for it. */
+  private agent(): Promise<Agent> {
+    this.pool ??= (async () => {
+      const options = { keepAlive: true, maxSockets: this.maxConnections };
+      const proxy = getProxyForUrl(this.url.href);
+      if (!proxy) return this.url.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
+      // A tunnel for http and https alike (as undici and Go's client do for https); through it the
+      // CA still verifies the server at its end.
+      const { HttpsProxyAgent } = await import('https-proxy-agent');
+      return new HttpsProxyAgent(proxy, options);
+    })();
+    return this.pool;
   }
 
   async exchange(
@@ -116,23 +97,49 @@ export class ApiTransport {
         'a request header or path holds a character HTTP/1.1 cannot carry',
       );
     }
-    const dispatcher = await this.agent();
-    const send = async (): Promise<Exchange> => {
-      const res = await dispatcher.request({
-        origin: this.origin,
-        path: `${this.prefix}${path}`,
-        method: method as Dispatcher.HttpMethod,
-        headers,
-        body: body ?? null,
-        signal: AbortSignal.timeout(this.timeoutMs),
+    const agent = await this.agent();
+    const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
+    const send = () =>
+      new Promise<Exchange>((resolve, reject) => {
+        const signal = AbortSignal.timeout(this.timeoutMs);
+        const request = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
+        const req = request(
+          {
+            ...this.tlsOptions,
+            protocol: this.url.protocol,
+            hostname: this.url.hostname.replace(/^\[|\]$/g, ''),
+            port: this.url.port,
+            path: `${this.prefix}${path}`,
+            method,
+            headers: payload ? { ...headers, 'content-length': String(payload.length) } : headers,
+            agent,
+            signal,
+          },
+          (res: IncomingMessage) => {
+            if (Number(res.headers['content-length'] ?? 0) > MAX_ANSWER_BYTES) {
+              res.destroy();
+              reject(new TransportError('E2BIG', 'answer too large'));
+              return;
+            }
+            const parts: Buffer[] = [];
+            let size = 0;
+            res.on('data', (chunk: Buffer) => {
+              size += chunk.length;
+              if (size > MAX_ANSWER_BYTES) {
+                res.destroy();
+                reject(new TransportError('E2BIG', 'answer too large'));
+              } else parts.push(chunk);
+            });
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }),
+            );
+            // A connection cut inside the body ("aborted"), or a body that is not what it claims.
+            res.on('error', (err) => reject(signal.aborted ? timeout() : err));
+          },
+        );
+        req.on('error', (err) => reject(signal.aborted ? timeout() : err));
+        req.end(payload);
       });
-      const declared = Number(res.headers['content-length'] ?? 0);
-      if (declared > MAX_ANSWER_BYTES) {
-        res.body.destroy();
-        throw new TransportError('E2BIG', 'answer too large');
-      }
-      return { status: res.statusCode, text: await res.body.text() };
-    };
     try {
       return await send();
     } catch (first) {
@@ -150,14 +157,17 @@ export class ApiTransport {
   }
 
   close(): void {
-    void this.dispatcher?.then((d) => d.destroy());
+    void this.pool?.then((a) => a.destroy());
   }
+}
+
+function timeout(): TransportError {
+  return new TransportError('ETIMEDOUT', 'no answer in time');
 }
 
 function asTransportError(err: unknown): TransportError {
   if (err instanceof TransportError) return err;
-  if ((err as Error)?.name === 'TimeoutError') return new TransportError('ETIMEDOUT', 'no answer in time');
   const code = codeOf(err);
-  // The message is undici's or the socket's: it names a host or a rule, never a header value.
+  // The message is the socket's: it names a host or a rule, never a header value.
   return new TransportError(code, `${code}: the exchange failed`);
 }

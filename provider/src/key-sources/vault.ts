@@ -32,8 +32,8 @@ interface VaultResponse {
 /**
  * One HTTP exchange with Vault: a path under the address (`/v1/...`), answered with status and
  * text. The provider's keep-alive HTTP/1.1 transport by default (the one its API client uses:
- * it takes a CA, and spares a plan that reads Vault metadata the load of global fetch's undici);
- * `settings.fetch` when a test gives one.
+ * it takes a CA and honours the proxy variables, and spares a plan that reads Vault metadata the
+ * load of global fetch); `settings.fetch` when a test gives one.
  */
 type VaultTransport = (
   path: string,
