@@ -1,5 +1,5 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent as HttpAgent, request as httpRequest, IncomingMessage } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
 import { getProxyForUrl } from 'proxy-from-env';
 
@@ -50,9 +50,13 @@ function codeOf(err: unknown): string {
 }
 
 type Agent = HttpAgent | HttpsAgent;
+interface Pool {
+  agent: Agent;
+  request: typeof httpRequest;
+}
 
 export class ApiTransport {
-  private pool: Promise<Agent> | undefined;
+  private pool: Promise<Pool> | undefined;
   private readonly url: URL;
   private readonly prefix: string;
 
@@ -71,16 +75,24 @@ export class ApiTransport {
     this.prefix = url.pathname.replace(/\/+$/, '');
   }
 
-  /** The keep-alive pool: straight to the endpoint, or through the proxy the environment names for it. */
-  private agent(): Promise<Agent> {
+  /**
+   * The keep-alive pool: straight to the endpoint, or through the proxy the environment names for
+   * it. node:http and node:https load here, not at start: two of a plan's three provider processes
+   * never make a request.
+   */
+  private connections(): Promise<Pool> {
     this.pool ??= (async () => {
+      // getBuiltinModule, not import(): a single executable has no loader for import().
+      const { Agent, request } = process.getBuiltinModule(
+        this.url.protocol === 'https:' ? 'node:https' : 'node:http',
+      );
       const options = { keepAlive: true, maxSockets: this.maxConnections };
       const proxy = getProxyForUrl(this.url.href);
-      if (!proxy) return this.url.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
+      if (!proxy) return { agent: new Agent(options), request };
       // A tunnel for http and https alike (as undici and Go's client do for https); through it the
       // CA still verifies the server at its end.
       const { HttpsProxyAgent } = await import('https-proxy-agent');
-      return new HttpsProxyAgent(proxy, options);
+      return { agent: new HttpsProxyAgent(proxy, options), request };
     })();
     return this.pool;
   }
@@ -97,12 +109,11 @@ export class ApiTransport {
         'a request header or path holds a character HTTP/1.1 cannot carry',
       );
     }
-    const agent = await this.agent();
+    const { agent, request } = await this.connections();
     const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
     const send = () =>
       new Promise<Exchange>((resolve, reject) => {
         const signal = AbortSignal.timeout(this.timeoutMs);
-        const request = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
         const req = request(
           {
             ...this.tlsOptions,
@@ -157,7 +168,7 @@ export class ApiTransport {
   }
 
   close(): void {
-    void this.pool?.then((a) => a.destroy());
+    void this.pool?.then((p) => p.agent.destroy());
   }
 }
 
