@@ -101,6 +101,8 @@ export class AiConfigs {
   private readonly readable = new Map<string, boolean>();
   /** The master key ids the `readable` answers were found under. */
   private readableKeks = '';
+  /** keyState's answer by envelope object, under the master keys it was found with. */
+  private readonly seenEnvelopes = new WeakMap<Envelope, { keks: string; state: KeyState }>();
   /** Envelopes already reported unreadable in the audit trail by this instance. */
   private readonly reportedUnreadable = new Set<string>();
 
@@ -374,11 +376,17 @@ export class AiConfigs {
    */
   keyState(owner: ConfigOwner, config: AiConfigRecord): KeyState {
     if (!config.key) return 'unset';
+    const keks = this.envelopes.kekIds.join(',');
+    // A record storage serves again unchanged (SQLite's read cache) brings the same envelope
+    // object: its answer is found without hashing the envelope.
+    const seen = this.seenEnvelopes.get(config.key);
+    if (seen?.keks === keks) return seen.state;
     const stamp = envelopeStamp(owner, config.key);
-    const known =
-      this.envelopes.kekIds.join(',') === this.readableKeks ? this.readable.get(stamp) : undefined;
-    if (known !== undefined) return known ? 'set' : 'unreadable';
-    return this.readKey(owner, config).state === 'set' ? 'set' : 'unreadable';
+    const known = keks === this.readableKeks ? this.readable.get(stamp) : undefined;
+    const opens = known ?? this.readKey(owner, config).state === 'set';
+    const state: KeyState = opens ? 'set' : 'unreadable';
+    this.seenEnvelopes.set(config.key, { keks, state });
+    return state;
   }
 
   view(owner: ConfigOwner, config: AiConfigRecord): AiConfigView {

@@ -46,12 +46,31 @@ import type {
 
 type Row = Record<string, unknown>;
 
+/** Entries of the read cache (SqliteStorage.configReads): a few MiB at most. */
+const CONFIG_READS_MAX = 10_000;
+
+/** A cached read is shared by every caller that gets it: none may change it. */
+function frozen(found: WorkspaceAiConfig): WorkspaceAiConfig {
+  Object.freeze(found.workspace);
+  if (found.config.key) Object.freeze(found.config.key);
+  Object.freeze(found.config);
+  return Object.freeze(found);
+}
+
 /** The embedded default: one SQLite file in the data folder, WAL mode. */
 export class SqliteStorage implements Storage {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly stmt: ReturnType<SqliteStorage['prepareAll']>;
   private chain: AuditChain | undefined;
+  /**
+   * Workspaces with their config as last read, by workspace and user, kept while the database is
+   * unchanged (see `unchangedReads`). A GET ai-config is mostly this read; tofu refreshing hundreds
+   * of resources reads each config again and again between writes.
+   */
+  private readonly configReads = new Map<string, WorkspaceAiConfig>();
+  /** This connection's `total_changes()` and `data_version` when `configReads` was last valid. */
+  private readStamp: readonly [number, number] = [-1, -1];
 
   constructor(readonly file: string) {
     if (file !== ':memory:') {
@@ -85,6 +104,7 @@ export class SqliteStorage implements Storage {
       ...keyed,
       ...shared,
       workspaceAiConfigsByIds: p(WORKSPACE_AI_CONFIGS_BY_IDS.sqlite),
+      changeStamp: p('SELECT total_changes(), data_version FROM pragma_data_version').raw(true),
       chainHead: p('SELECT * FROM audit_chain_heads WHERE account = ?'),
       setChainHead: p(
         'INSERT INTO audit_chain_heads (account, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
@@ -274,8 +294,38 @@ export class SqliteStorage implements Storage {
     userId: string,
     workspaceId: string,
   ): Promise<{ workspace: Workspace; config: AiConfigRecord } | undefined> {
+    const reads = this.unchangedReads();
+    const key = `${workspaceId} ${userId}`;
+    const hit = reads?.get(key);
+    if (hit) return hit;
     const r = this.stmt.workspaceAiConfigById.get(workspaceId, userId) as Row | undefined;
-    return r ? { workspace: toWorkspace(r), config: toAiConfig(r) } : undefined;
+    if (!r) return undefined;
+    const found = frozen({ workspace: toWorkspace(r), config: toAiConfig(r) });
+    if (reads) {
+      // Maps iterate in insertion order: the first key is the oldest entry.
+      if (reads.size >= CONFIG_READS_MAX) reads.delete(reads.keys().next().value as string);
+      reads.set(key, found);
+    }
+    return found;
+  }
+
+  /**
+   * The cached reads, emptied first if anything in the database changed since they were made, or
+   * undefined inside a transaction (what it reads may yet be rolled back). Any change counts, by
+   * this connection (`total_changes()`: every row an INSERT, UPDATE or DELETE touched, rolled back
+   * or not) or committed by any other connection, in this process or another (`data_version`, e.g.
+   * `rigbox kek rotate` or `rigbox token create` while the service runs). So a read from the cache
+   * is what the statement would return now: no lag, whoever wrote. Called and used synchronously,
+   * with no await between the check and the read it guards.
+   */
+  private unchangedReads(): Map<string, WorkspaceAiConfig> | undefined {
+    if (this.db.inTransaction) return undefined;
+    const [changes, version] = this.stmt.changeStamp.get() as [number, number];
+    if (changes !== this.readStamp[0] || version !== this.readStamp[1]) {
+      this.configReads.clear();
+      this.readStamp = [changes, version];
+    }
+    return this.configReads;
   }
 
   async listWorkspaceAiConfigs(userId: string, page: PageRequest): Promise<Page<WorkspaceAiConfig>> {

@@ -151,3 +151,37 @@ it("deletes a workspace's runtime and gateway tokens and key bindings with it, a
   expect(await s!.findToken('user')).toBeDefined();
   expect((await s!.findKeyCallers('fp')).map((c) => c.workspaceId)).toEqual([kept]);
 });
+
+// SQLite keeps a workspace's config as last read while the database is unchanged: a write by this
+// instance, by another one on the same file, or rolled back must show on the very next read.
+it('reads a workspace config as last written, by this instance or another, at once', async () => {
+  const [a, b] = await instances(2);
+  const user = await a!.ensureUser('alice', now);
+  const ws = { id: newId('ws'), userId: user.id, name: 'w', createdAt: now };
+  const owner: ConfigOwner = { kind: 'workspace', id: ws.id };
+  await a!.createWorkspace(ws, config(1), audit(owner, 'workspace.created', 1));
+  const read = async (s: Storage) => (await s.getWorkspaceAiConfig(user.id, ws.id))?.config;
+
+  expect(await read(a!)).toMatchObject({ revision: 1, model: null });
+  expect(await read(b!)).toMatchObject({ revision: 1, model: null });
+  // Read twice, the same answer; it is shared, so nobody may change it.
+  const cached = await a!.getWorkspaceAiConfig(user.id, ws.id);
+  expect(cached?.config).toEqual(await read(a!));
+  expect(() => Object.assign(cached!.config, { model: 'x' })).toThrow(TypeError);
+  // Someone else's account does not find it, cached or not.
+  expect(await a!.getWorkspaceAiConfig('usr_other', ws.id)).toBeUndefined();
+
+  // Written by this instance.
+  expect(await a!.putAiConfig(owner, config(2, 'one'), 1, audit(owner, 'ai_config.updated', 2))).toBe(true);
+  expect(await read(a!)).toMatchObject({ revision: 2, model: 'one' });
+  // Written by another instance (another connection to the same file, or another database client).
+  expect(await b!.putAiConfig(owner, config(3, 'two'), 2, audit(owner, 'ai_config.updated', 3))).toBe(true);
+  expect(await read(a!)).toMatchObject({ revision: 3, model: 'two' });
+  expect(await read(b!)).toMatchObject({ revision: 3, model: 'two' });
+  // A write refused by compare-and-set changes nothing.
+  expect(await a!.putAiConfig(owner, config(3, 'late'), 1, audit(owner, 'ai_config.updated', 3))).toBe(false);
+  expect(await read(a!)).toMatchObject({ revision: 3, model: 'two' });
+  // Deleted by another instance.
+  expect(await b!.deleteWorkspace(user.id, ws.id, audit(owner, 'workspace.deleted', 4))).toBe(true);
+  expect(await a!.getWorkspaceAiConfig(user.id, ws.id)).toBeUndefined();
+});
