@@ -389,6 +389,15 @@ export class AiConfigs {
     return state;
   }
 
+  /**
+   * An envelope this instance just sealed opens under the master key it was sealed with: while that
+   * key is configured, its view need not decrypt it to say so (a write's answer did, once per PUT).
+   */
+  private sealedNow(key: Envelope): void {
+    const ids = this.envelopes.kekIds;
+    if (ids.includes(key.kekId)) this.seenEnvelopes.set(key, { keks: ids.join(','), state: 'set' });
+  }
+
   view(owner: ConfigOwner, config: AiConfigRecord): AiConfigView {
     return toView(owner, config, this.keyState(owner, config));
   }
@@ -451,6 +460,7 @@ export class AiConfigs {
       const fp = this.fingerprinter.fingerprint(desired.key.value);
       if (fp !== current.keyFingerprint || !current.key) {
         key = this.envelopes.seal(recordId(owner), desired.key.value);
+        this.sealedNow(key);
         keyFingerprint = fp;
         keyUpdatedAt = now;
         keyEvent = current.key ? 'rotated' : 'set';

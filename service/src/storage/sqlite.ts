@@ -70,7 +70,8 @@ export class SqliteStorage implements Storage {
    */
   private readonly configReads = new Map<string, WorkspaceAiConfig>();
   /** This connection's `total_changes()` and `data_version` when `configReads` was last valid. */
-  private readStamp: readonly [number, number] = [-1, -1];
+  private readChanges = -1;
+  private readVersion: number | undefined;
 
   constructor(readonly file: string) {
     if (file !== ':memory:') {
@@ -104,7 +105,8 @@ export class SqliteStorage implements Storage {
       ...keyed,
       ...shared,
       workspaceAiConfigsByIds: p(WORKSPACE_AI_CONFIGS_BY_IDS.sqlite),
-      changeStamp: p('SELECT total_changes(), data_version FROM pragma_data_version').raw(true),
+      totalChanges: p('SELECT total_changes()').pluck(),
+      dataVersion: p('SELECT data_version FROM pragma_data_version').pluck(),
       chainHead: p('SELECT * FROM audit_chain_heads WHERE account = ?'),
       setChainHead: p(
         'INSERT INTO audit_chain_heads (account, seq, hash) VALUES (?, ?, ?) ON CONFLICT (account) DO UPDATE SET seq = excluded.seq, hash = excluded.hash',
@@ -320,10 +322,21 @@ export class SqliteStorage implements Storage {
    */
   private unchangedReads(): Map<string, WorkspaceAiConfig> | undefined {
     if (this.db.inTransaction) return undefined;
-    const [changes, version] = this.stmt.changeStamp.get() as [number, number];
-    if (changes !== this.readStamp[0] || version !== this.readStamp[1]) {
+    const changes = this.stmt.totalChanges.get() as number;
+    if (changes !== this.readChanges) {
+      // This connection wrote since. The next read with no write in between takes data_version
+      // (which opens a read transaction, the dearer half) and caches again; a run of writes, each
+      // reading its config first, pays only this check.
       this.configReads.clear();
-      this.readStamp = [changes, version];
+      this.readChanges = changes;
+      this.readVersion = undefined;
+      return undefined;
+    }
+    // Taken before the read it guards: a commit between the two only empties the cache next time.
+    const version = this.stmt.dataVersion.get() as number;
+    if (version !== this.readVersion) {
+      this.configReads.clear();
+      this.readVersion = version;
     }
     return this.configReads;
   }

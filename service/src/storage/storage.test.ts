@@ -167,12 +167,15 @@ it('reads a workspace config as last written, by this instance or another, at on
   // Read twice, the same answer; it is shared, so nobody may change it.
   const cached = await a!.getWorkspaceAiConfig(user.id, ws.id);
   expect(cached?.config).toEqual(await read(a!));
+  // SQLite answers again from its cache: the same object, until something changes.
+  if (a!.kind === 'sqlite') expect(await a!.getWorkspaceAiConfig(user.id, ws.id)).toBe(cached);
   expect(() => Object.assign(cached!.config, { model: 'x' })).toThrow(TypeError);
   // Someone else's account does not find it, cached or not.
   expect(await a!.getWorkspaceAiConfig('usr_other', ws.id)).toBeUndefined();
 
   // Written by this instance.
   expect(await a!.putAiConfig(owner, config(2, 'one'), 1, audit(owner, 'ai_config.updated', 2))).toBe(true);
+  expect(await read(a!)).toMatchObject({ revision: 2, model: 'one' });
   expect(await read(a!)).toMatchObject({ revision: 2, model: 'one' });
   // Written by another instance (another connection to the same file, or another database client).
   expect(await b!.putAiConfig(owner, config(3, 'two'), 2, audit(owner, 'ai_config.updated', 3))).toBe(true);
