@@ -19,7 +19,7 @@ const schema: SchemaSpec = {
         type: 'string',
         optional: true,
         description:
-          'The Rigbox API base URL, e.g. `https://api.rigbox.dev`. Default: the `RIGBOX_ENDPOINT` environment variable.',
+          'The Rigbox API base URL, e.g. `https://api.rigbox.dev`. Default: the `RIGBOX_ENDPOINT` environment variable. Requests to the API and to Vault go through the proxy `HTTPS_PROXY` or `HTTP_PROXY` names, except to hosts `NO_PROXY` lists.',
       },
       token: {
         type: 'string',
