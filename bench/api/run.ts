@@ -12,7 +12,9 @@
  * initialised, unsealed, a non-root token with a policy; vault-peer.ts) against a service on SQLite
  * whose account has a BYOK policy in force: GET ai-config vs a KV v2 read, and PUT ai-config with a
  * new key each request vs a KV v2 write of a new value each request. Targets: GET >= 3x Vault's
- * read, PUT with a policy >= 2x Vault's write.
+ * read, PUT with a policy >= 2x Vault's write. Beside them, two diagnostics: bare Fastify in the
+ * same run (the ceiling of any Fastify route against that read), and the same Vault with a file
+ * audit device enabled, as production Vaults run (rigbox writes an audit row per write too).
  * Usage: npm run bench:api [-- --seconds 10 --connections 10 --backends sqlite,postgres,vault]
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
@@ -169,6 +171,10 @@ let pg: PostgresEngine | undefined;
 let vault: VaultPeer | undefined;
 /** rigbox GET, rigbox PUT under a BYOK policy, Vault KV v2 read, Vault KV v2 write. */
 let peer: [Result, Result, Result, Result] | undefined;
+/** Vault KV v2 read and write again, with a file audit device enabled (not the issue's peer). */
+let audited: [Result, Result] | undefined;
+/** Bare Fastify in the same run as the Vault peer: the most any Fastify route reaches here. */
+let peerBare: Result | undefined;
 
 /** The BYOK policy in force for the comparison with Vault: the writes are checked against it. */
 const BENCH_POLICY = {
@@ -180,7 +186,7 @@ const BENCH_POLICY = {
 };
 
 /** Vault KV v2: a read of one secret, and writes of a new value each request, a secret per connection. */
-async function vaultReadAndWrite(v: VaultPeer): Promise<[Result, Result]> {
+async function vaultReadAndWrite(v: VaultPeer, label = 'vault KV v2'): Promise<[Result, Result]> {
   const headers = { 'x-vault-token': v.token, 'content-type': 'application/json' };
   let w = 0;
   const body = () => JSON.stringify({ data: { api_key: `sk-proj-vaultbench${++w}x` } });
@@ -197,9 +203,9 @@ async function vaultReadAndWrite(v: VaultPeer): Promise<[Result, Result]> {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  const read = await measure('vault KV v2 read', { url: `${v.address}/v1/secret/data/bench/ws-0`, headers });
+  const read = await measure(`${label} read`, { url: `${v.address}/v1/secret/data/bench/ws-0`, headers });
   let client = 0;
-  const write = await measure('vault KV v2 write (new value)', {
+  const write = await measure(`${label} write (new value)`, {
     url: `${v.address}/v1/secret/data/bench/ws-0`,
     method: 'POST',
     headers,
@@ -261,7 +267,11 @@ try {
 
   if (backends.has('vault')) {
     // Rigbox on the embedded default, with a BYOK policy in force for the account.
-    const s = await startServer({ BENCH_BARE: '0' });
+    const s = await startServer({ BENCH_BARE: '1' });
+    if (s.bareUrl) {
+      peerBare = await measure('bare fastify GET (vault run)', { url: `${s.bareUrl}/config` });
+      results.push(peerBare);
+    }
     const paths = await prepare(s.url, s.token, connections);
     const set = await fetch(`${s.url}/api/users/me/byok-policy`, {
       method: 'PUT',
@@ -275,6 +285,11 @@ try {
     const [read, write] = await vaultReadAndWrite(vault);
     peer = [get, put, read, write];
     results.push(...peer);
+    await vault.stop();
+    vault = undefined;
+    vault = await startVaultPeer({ fileAudit: true });
+    audited = await vaultReadAndWrite(vault, 'vault+file audit');
+    results.push(...audited);
   }
 } finally {
   await stopServers();
@@ -333,6 +348,18 @@ if (peer) {
     `(target >= ${target.toFixed(2)}x) ${value >= target ? 'met' : 'MISSED'}`;
   line('rigbox GET / Vault KV v2 read', ratio(get.rps, read.rps), met(get.rps / read.rps, 3));
   line('rigbox PUT with policy / Vault KV v2 write', ratio(put.rps, write.rps), met(put.rps / write.rps, 2));
+  if (peerBare) {
+    line(
+      'bare fastify GET / Vault KV v2 read',
+      ratio(peerBare.rps, read.rps),
+      '(diagnostic: any Fastify route, a constant answer)',
+    );
+  }
+  if (audited) {
+    const [aRead, aWrite] = audited;
+    line('rigbox GET / Vault read, file audit device', ratio(get.rps, aRead.rps), '(diagnostic)');
+    line('rigbox PUT / Vault write, file audit device', ratio(put.rps, aWrite.rps), '(diagnostic)');
+  }
 }
 if (results.some((r) => r.non2xx > 0)) {
   console.log('warning: some requests did not answer 2xx; the figures are not comparable');

@@ -22,7 +22,16 @@ path "secret/data/bench/*" {
 }
 `;
 
-export async function startVaultPeer(): Promise<VaultPeer> {
+export interface VaultPeerOptions {
+  /**
+   * Enable a file audit device (`vault audit enable file`), as production Vaults run: every request
+   * and response is then written, HMAC'd, to a log file before Vault answers. The peer the issue
+   * names has none; this is a second, labelled comparison (rigbox writes an audit row per write).
+   */
+  fileAudit?: boolean;
+}
+
+export async function startVaultPeer(options: VaultPeerOptions = {}): Promise<VaultPeer> {
   const dir = mkdtempSync(join(tmpdir(), 'rigbox-bench-vault-'));
   const port = await freePort();
   const address = `http://127.0.0.1:${port}`;
@@ -79,6 +88,12 @@ ui            = false
       no_parent: true,
       ttl: '2h',
     })) as { auth: { client_token: string } };
+    if (options.fileAudit) {
+      await call('PUT', 'sys/audit/file', root, {
+        type: 'file',
+        options: { file_path: join(dir, 'audit.log') },
+      });
+    }
     // The root token is not needed again: revoke it, as an operator would.
     await call('POST', 'auth/token/revoke-self', root);
     return {

@@ -164,12 +164,14 @@ it('reads a workspace config as last written, by this instance or another, at on
 
   expect(await read(a!)).toMatchObject({ revision: 1, model: null });
   expect(await read(b!)).toMatchObject({ revision: 1, model: null });
-  // Read twice, the same answer; it is shared, so nobody may change it.
+  // Read twice, the same answer.
   const cached = await a!.getWorkspaceAiConfig(user.id, ws.id);
   expect(cached?.config).toEqual(await read(a!));
-  // SQLite answers again from its cache: the same object, until something changes.
-  if (a!.kind === 'sqlite') expect(await a!.getWorkspaceAiConfig(user.id, ws.id)).toBe(cached);
-  expect(() => Object.assign(cached!.config, { model: 'x' })).toThrow(TypeError);
+  // SQLite answers again from its cache: the same object, until something changes, frozen.
+  if (a!.kind === 'sqlite') {
+    expect(await a!.getWorkspaceAiConfig(user.id, ws.id)).toBe(cached);
+    expect(() => Object.assign(cached!.config, { model: 'x' })).toThrow(TypeError);
+  }
   // Someone else's account does not find it, cached or not.
   expect(await a!.getWorkspaceAiConfig('usr_other', ws.id)).toBeUndefined();
 
