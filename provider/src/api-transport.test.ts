@@ -3,7 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { createServerCertificate } from '@rigbox/tfplugin';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startConnectProxy } from '../../test/support/connect-proxy.js';
 import { ApiTransport, type Exchange, type TransportError } from './api-transport.js';
 
@@ -44,7 +44,9 @@ async function httpServer(answer: (req: IncomingMessage, res: ServerResponse, bo
 }
 
 /** A raw TCP server for answers node:http would not produce (read-to-close, 1xx, garbage). */
-async function rawServer(onRequest: (socket: Socket, index: number, connection: number) => void) {
+async function rawServer(
+  onRequest: (socket: Socket, index: number, connection: number, head: string) => void,
+) {
   let connections = 0;
   const server = createNetServer((socket) => {
     const connection = ++connections;
@@ -53,8 +55,10 @@ async function rawServer(onRequest: (socket: Socket, index: number, connection: 
     socket.on('data', (chunk) => {
       buf += chunk.toString('latin1');
       while (buf.includes('\r\n\r\n')) {
-        buf = buf.slice(buf.indexOf('\r\n\r\n') + 4);
-        onRequest(socket, index++, connection);
+        const end = buf.indexOf('\r\n\r\n') + 4;
+        const head = buf.slice(0, end);
+        buf = buf.slice(end);
+        onRequest(socket, index++, connection, head);
       }
     });
     socket.on('error', () => {});
@@ -213,6 +217,22 @@ describe('ApiTransport', () => {
     expect((await failure(transport(badChunk.url).exchange('GET', '/', {}))).code).toBe('EPROTO');
   });
 
+  it('stops reading a chunked answer once it passes 32 MiB, and the connection is not reused', async () => {
+    const { url, connections } = await rawServer((socket, _index, connection) => {
+      if (connection > 1) {
+        socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+        return;
+      }
+      const piece = Buffer.alloc(1024 * 1024, 'z');
+      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n');
+      for (let i = 0; i < 33; i++) socket.write(`${piece.length.toString(16)}\r\n${piece}\r\n`);
+    });
+    const t = transport(url);
+    expect((await failure(t.exchange('GET', '/', {}))).code).toBe('E2BIG');
+    expect((await t.exchange('GET', '/', {})).text).toBe('ok');
+    expect(connections()).toBe(2);
+  });
+
   it('refuses an answer framed two ways (Transfer-Encoding and Content-Length), and reads a chunk larger than any one read', async () => {
     const big = 'y'.repeat(300_000);
     const { url } = await rawServer((socket, _index, connection) => {
@@ -289,6 +309,136 @@ describe('ApiTransport', () => {
         // The proxy is no way around the certificate check.
         const err = await failure(transport(url).exchange('GET', '/', {}));
         expect(String(err.code)).toMatch(/CERT|SELF_SIGNED|UNABLE/);
+      },
+    );
+  });
+});
+
+describe('ApiTransport through a proxy', () => {
+  const noProxyEnv = {
+    https_proxy: undefined,
+    http_proxy: undefined,
+    NO_PROXY: undefined,
+    no_proxy: undefined,
+  };
+
+  it("fails when the proxy refuses the tunnel, never passing the proxy's answer off as the API's", async () => {
+    const { url } = await httpServer((_req, res) => res.end('{"code":"ok"}'));
+    for (const refusal of [
+      '407 Proxy Authentication Required\r\nproxy-authenticate: Basic realm="corp"\r\ncontent-length: 0',
+      // A 404 taken for the API's would drop a resource from state on refresh, or call a destroy done.
+      '404 Not Found\r\ncontent-length: 27\r\n\r\n{"code":"not_found","x":""}',
+      '403 Forbidden\r\ncontent-length: 0',
+    ]) {
+      const seen: string[] = [];
+      const proxy = await rawServer((socket) => {
+        seen.push('request');
+        socket.end(`HTTP/1.1 ${refusal}\r\n\r\n`);
+      });
+      await withEnv(
+        { ...noProxyEnv, HTTP_PROXY: `http://corp-user:pr0xy-s3cret@${proxy.url.host}` },
+        async () => {
+          const t = transport(url);
+          for (const [method, body] of [['GET'], ['PUT', '{}']] as const) {
+            const err = await failure(t.exchange(method, '/x', { authorization: 'Bearer t' }, body));
+            expect(err.code).toBe(`EPROXY_${refusal.slice(0, 3)}`);
+            expect(err.message).toContain(refusal.slice(0, 3));
+            expect(err.message).not.toContain('pr0xy-s3cret');
+          }
+        },
+      );
+      // Only the CONNECT of each exchange reached the proxy: the request itself (and its token) never did.
+      expect(seen).toEqual(['request', 'request']);
+    }
+  });
+
+  it('keeps the deadline while the proxy leaves CONNECT unanswered', async () => {
+    const proxy = await rawServer(() => {});
+    await withEnv({ ...noProxyEnv, HTTP_PROXY: proxy.url.href }, async () => {
+      const started = performance.now();
+      const err = await failure(transport(new URL('http://api.invalid:8080'), 150).exchange('GET', '/', {}));
+      expect(err.code).toBe('ETIMEDOUT');
+      expect(performance.now() - started).toBeLessThan(2_000);
+    });
+  });
+
+  it('sends the credentials of the proxy URL to the proxy only, and never logs or reports them', async () => {
+    const connects: string[] = [];
+    // A proxy that answers CONNECT and then serves the tunnelled request itself.
+    const proxy = await rawServer((socket, index, _connection, head) => {
+      connects.push(head);
+      if (index === 0) socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      else socket.write('HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\ntunnelled');
+    });
+    // https-proxy-agent's debug log (DEBUG=https-proxy-agent, or DEBUG=*) writes to stderr, which tofu logs.
+    const { default: debug } = (await import('debug' as string)) as {
+      default: { enable(namespaces: string): void; disable(): string };
+    };
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: unknown) => {
+      written.push(String(chunk));
+      return true;
+    });
+    debug.enable('https-proxy-agent*');
+    try {
+      await withEnv(
+        { ...noProxyEnv, HTTP_PROXY: `http://corp%20user:pr0xy%40s3cret@${proxy.url.host}` },
+        async () => {
+          const t = transport(new URL('http://api.internal:8080'));
+          expect((await t.exchange('GET', '/x', {})).text).toBe('tunnelled');
+        },
+      );
+    } finally {
+      debug.disable();
+      spy.mockRestore();
+    }
+    expect(connects[0]).toMatch(/^CONNECT api\.internal:8080 HTTP\/1\.1\r\n/);
+    expect(connects[0]).toContain(
+      `Proxy-Authorization: Basic ${Buffer.from('corp user:pr0xy@s3cret').toString('base64')}`,
+    );
+    expect(connects[1]).not.toMatch(/proxy-authorization/i);
+    expect(written.join('')).not.toMatch(/pr0xy/);
+  });
+
+  it('reports a proxy variable that is not an http(s) URL without echoing it', async () => {
+    const { url } = await httpServer((_req, res) => res.end('direct'));
+    for (const bad of [
+      'http://corp user:pr0xy-s3cret@proxy host:3128',
+      'socks5://corp:pr0xy-s3cret@127.0.0.1:1080',
+    ]) {
+      await withEnv({ ...noProxyEnv, HTTP_PROXY: bad }, async () => {
+        const err = await failure(transport(url).exchange('GET', '/', {}));
+        expect(err.name).toBe('TransportError');
+        expect(err.code).toBe('EPROXY_URL');
+        expect(`${err.message} ${JSON.stringify(err)}`).not.toContain('pr0xy-s3cret');
+      });
+    }
+  });
+
+  it('takes a proxy named without a scheme as an http:// proxy, as Go does, for an https endpoint too', async () => {
+    const cert = createServerCertificate();
+    const server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) =>
+      res.end('secure'),
+    );
+    server.listen(0, 'localhost');
+    await once(server, 'listening');
+    servers.push(server);
+    const url = new URL(`https://localhost:${(server.address() as AddressInfo).port}`);
+    const proxy = await startConnectProxy();
+    servers.push(proxy);
+    await withEnv({ ...noProxyEnv, HTTPS_PROXY: new URL(proxy.url).host }, async () => {
+      const t = transport(url, 5_000, undefined, { ca: cert.certPem });
+      expect(await t.exchange('GET', '/', {})).toEqual({ status: 200, text: 'secure' });
+      expect(proxy.tunnels).toEqual([url.host]);
+    });
+  });
+
+  it('ignores ALL_PROXY, as Go providers and undici do', async () => {
+    const { url } = await httpServer((_req, res) => res.end('direct'));
+    await withEnv(
+      { ...noProxyEnv, HTTP_PROXY: undefined, ALL_PROXY: 'socks5://127.0.0.1:1', all_proxy: undefined },
+      async () => {
+        expect((await transport(url).exchange('GET', '/', {})).text).toBe('direct');
       },
     );
   });

@@ -87,12 +87,12 @@ export class ApiTransport {
         this.url.protocol === 'https:' ? 'node:https' : 'node:http',
       );
       const options = { keepAlive: true, maxSockets: this.maxConnections };
-      const proxy = getProxyForUrl(this.url.href);
+      const proxy = proxyFor(this.url);
       if (!proxy) return { agent: new Agent(options), request };
       // A tunnel for http and https alike (as undici and Go's client do for https); through it the
       // CA still verifies the server at its end.
       const { HttpsProxyAgent } = await import('https-proxy-agent');
-      return { agent: new HttpsProxyAgent(proxy, options), request };
+      return { agent: new HttpsProxyAgent(proxy.url, { ...options, headers: proxy.headers }), request };
     })();
     return this.pool;
   }
@@ -109,11 +109,32 @@ export class ApiTransport {
         'a request header or path holds a character HTTP/1.1 cannot carry',
       );
     }
-    const { agent, request } = await this.connections();
+    let pool: Pool;
+    try {
+      pool = await this.connections();
+    } catch (err) {
+      throw asTransportError(err);
+    }
+    const { agent, request } = pool;
     const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
     const send = () =>
       new Promise<Exchange>((resolve, reject) => {
         const signal = AbortSignal.timeout(this.timeoutMs);
+        // node:http reports an abort only once the request has a socket, and through a proxy the
+        // socket comes when CONNECT is answered: a silent proxy would hold the exchange forever.
+        const onAbort = () => fail(timeout());
+        signal.addEventListener('abort', onAbort, { once: true });
+        const fail = (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(signal.aborted ? timeout() : err);
+        };
+        const done = (exchange: Exchange) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(exchange);
+        };
+        // A proxy that refuses the tunnel: https-proxy-agent hands its answer (a 407, a 403, even a
+        // 404) to node:http as if the endpoint had given it; it is a failure to reach the endpoint.
+        let refused = false;
         const req = request(
           {
             ...this.tlsOptions,
@@ -127,9 +148,13 @@ export class ApiTransport {
             signal,
           },
           (res: IncomingMessage) => {
+            if (refused) {
+              res.destroy();
+              return;
+            }
             if (Number(res.headers['content-length'] ?? 0) > MAX_ANSWER_BYTES) {
               res.destroy();
-              reject(new TransportError('E2BIG', 'answer too large'));
+              fail(new TransportError('E2BIG', 'answer too large'));
               return;
             }
             const parts: Buffer[] = [];
@@ -138,17 +163,23 @@ export class ApiTransport {
               size += chunk.length;
               if (size > MAX_ANSWER_BYTES) {
                 res.destroy();
-                reject(new TransportError('E2BIG', 'answer too large'));
+                fail(new TransportError('E2BIG', 'answer too large'));
               } else parts.push(chunk);
             });
             res.on('end', () =>
-              resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }),
+              done({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }),
             );
             // A connection cut inside the body ("aborted"), or a body that is not what it claims.
-            res.on('error', (err) => reject(signal.aborted ? timeout() : err));
+            res.on('error', fail);
           },
         );
-        req.on('error', (err) => reject(signal.aborted ? timeout() : err));
+        req.once('proxyConnect', ({ statusCode }: { statusCode: number }) => {
+          if (statusCode === 200) return;
+          refused = true;
+          const status = Number.isInteger(statusCode) ? String(statusCode) : 'invalid';
+          fail(new TransportError(`EPROXY_${status}`, `the proxy refused the tunnel (HTTP ${status})`));
+        });
+        req.on('error', fail);
         req.end(payload);
       });
     try {
@@ -168,8 +199,46 @@ export class ApiTransport {
   }
 
   close(): void {
-    void this.pool?.then((p) => p.agent.destroy());
+    this.pool?.then(
+      (p) => p.agent.destroy(),
+      () => {},
+    );
   }
+}
+
+/**
+ * The proxy the environment names for `url`: `https_proxy`/`HTTPS_PROXY` or `http_proxy`/`HTTP_PROXY`
+ * by scheme, unless `NO_PROXY` lists the host (proxy-from-env's rules); not `ALL_PROXY` (often a
+ * SOCKS proxy), which neither Go's client nor undici reads. Its credentials go in a header rather than the URL
+ * https-proxy-agent keeps, which its debug log (`DEBUG=https-proxy-agent`) prints.
+ */
+function proxyFor(url: URL): { url: URL; headers: Record<string, string> } | undefined {
+  const scheme = url.protocol.slice(0, -1);
+  const named = process.env[`${scheme}_proxy`] || process.env[`${scheme.toUpperCase()}_PROXY`];
+  // getProxyForUrl answers the same variable, or '' when NO_PROXY lists the host.
+  if (!named || !getProxyForUrl(url.href)) return undefined;
+  const invalid = () =>
+    new TransportError(
+      'EPROXY_URL',
+      `${scheme.toUpperCase()}_PROXY is not an http:// or https:// URL of a proxy`,
+    );
+  let proxy: URL;
+  let user: string;
+  let password: string;
+  try {
+    // No scheme: an http:// proxy, as Go's client takes it (proxy-from-env would take the endpoint's).
+    proxy = new URL(named.includes('://') ? named : `http://${named}`);
+    user = decodeURIComponent(proxy.username);
+    password = decodeURIComponent(proxy.password);
+  } catch {
+    throw invalid();
+  }
+  if (proxy.protocol !== 'http:' && proxy.protocol !== 'https:') throw invalid();
+  if (!proxy.username && !proxy.password) return { url: proxy, headers: {} };
+  proxy.username = '';
+  proxy.password = '';
+  const basic = Buffer.from(`${user}:${password}`).toString('base64');
+  return { url: proxy, headers: { 'Proxy-Authorization': `Basic ${basic}` } };
 }
 
 function timeout(): TransportError {
