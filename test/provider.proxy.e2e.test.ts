@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVault, type VaultEngine } from './engines/vault.js';
 import { apiClient } from './support/api.js';
@@ -104,5 +106,44 @@ describe.each(ENGINES)('%s', (engine) => {
     expect((await call('GET', `/api/workspaces/${ws}/ai-config`)).body).toMatchObject({
       model: 'gpt-4o-mini',
     });
+
+    // A proxy that refuses every tunnel, with a 404 (as some do for a host they will not reach), to a
+    // proxy URL that carries credentials, its debug log on: the refresh fails naming the proxy's
+    // refusal, the resource stays in state (a 404 taken for the API's would drop it), and neither
+    // the credentials nor the canary appear anywhere tofu shows.
+    const refusing = await refusingProxy('404 Not Found');
+    try {
+      const password = 'pr0xy-pa55word-e2e';
+      const refused = await w.run(['plan', '-detailed-exitcode', '-no-color', '-input=false'], {
+        HTTP_PROXY: `http://corp-user:${password}@127.0.0.1:${refusing.port}`,
+        HTTPS_PROXY: `http://corp-user:${password}@127.0.0.1:${refusing.port}`,
+        DEBUG: '*',
+        TF_LOG: 'debug',
+      });
+      const shown = refused.stdout + refused.stderr;
+      expect(refused.code, shown).toBe(1);
+      expect(shown).toContain('EPROXY_404');
+      expect(shown).not.toContain(password);
+      expect(refusing.connects()).toBeGreaterThan(0);
+      const listed = await w.run(['state', 'list']);
+      expect(listed.stdout).toContain('rigbox_workspace_ai_config.w');
+    } finally {
+      refusing.server.close();
+    }
   }, 240_000);
 });
+
+/** A forward proxy that answers every CONNECT with `status` and closes. */
+async function refusingProxy(status: string): Promise<{ server: Server; port: number; connects(): number }> {
+  let connects = 0;
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => {
+      connects++;
+      socket.end(`HTTP/1.1 ${status}\r\ncontent-length: 0\r\n\r\n`);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as AddressInfo).port, connects: () => connects };
+}
