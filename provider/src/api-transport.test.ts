@@ -352,6 +352,15 @@ describe('ApiTransport through a proxy', () => {
     }
   });
 
+  it('reports a proxy that hangs up on CONNECT as a failure of the proxy', async () => {
+    const proxy = await rawServer((socket) => socket.end());
+    await withEnv({ ...noProxyEnv, HTTP_PROXY: proxy.url.href }, async () => {
+      const err = await failure(transport(new URL('http://api.invalid:8080')).exchange('GET', '/', {}));
+      expect(err.code).toBe('EPROXY');
+      expect(err.message).toBe('the proxy hung up on CONNECT, or answered it with something not HTTP');
+    });
+  });
+
   it('keeps the deadline while the proxy leaves CONNECT unanswered', async () => {
     const proxy = await rawServer(() => {});
     await withEnv({ ...noProxyEnv, HTTP_PROXY: proxy.url.href }, async () => {

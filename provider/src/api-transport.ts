@@ -40,6 +40,14 @@ export class TransportError extends Error {
   }
 }
 
+function hasCode(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
+    if (typeof e.code === 'string') return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
 /** llhttp's parse errors (an answer that is not HTTP, or framed two ways), as one code. */
 function codeOf(err: unknown): string {
   for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
@@ -53,6 +61,8 @@ type Agent = HttpAgent | HttpsAgent;
 interface Pool {
   agent: Agent;
   request: typeof httpRequest;
+  /** Through a proxy's CONNECT tunnel. */
+  proxied: boolean;
 }
 
 export class ApiTransport {
@@ -88,11 +98,15 @@ export class ApiTransport {
       );
       const options = { keepAlive: true, maxSockets: this.maxConnections };
       const proxy = proxyFor(this.url);
-      if (!proxy) return { agent: new Agent(options), request };
+      if (!proxy) return { agent: new Agent(options), request, proxied: false };
       // A tunnel for http and https alike (as undici and Go's client do for https); through it the
       // CA still verifies the server at its end.
       const { HttpsProxyAgent } = await import('https-proxy-agent');
-      return { agent: new HttpsProxyAgent(proxy.url, { ...options, headers: proxy.headers }), request };
+      return {
+        agent: new HttpsProxyAgent(proxy.url, { ...options, headers: proxy.headers }),
+        request,
+        proxied: true,
+      };
     })();
     return this.pool;
   }
@@ -115,7 +129,7 @@ export class ApiTransport {
     } catch (err) {
       throw asTransportError(err);
     }
-    const { agent, request } = pool;
+    const { agent, request, proxied } = pool;
     const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
     const send = () =>
       new Promise<Exchange>((resolve, reject) => {
@@ -191,10 +205,10 @@ export class ApiTransport {
         try {
           return await send();
         } catch (second) {
-          throw asTransportError(second);
+          throw asTransportError(second, proxied);
         }
       }
-      throw asTransportError(first);
+      throw asTransportError(first, proxied);
     }
   }
 
@@ -245,8 +259,15 @@ function timeout(): TransportError {
   return new TransportError('ETIMEDOUT', 'no answer in time');
 }
 
-function asTransportError(err: unknown): TransportError {
+function asTransportError(err: unknown, proxied = false): TransportError {
   if (err instanceof TransportError) return err;
+  if (proxied && !hasCode(err)) {
+    // https-proxy-agent's own failures (the proxy hung up or answered something not HTTP) carry no code.
+    return new TransportError(
+      'EPROXY',
+      'the proxy hung up on CONNECT, or answered it with something not HTTP',
+    );
+  }
   const code = codeOf(err);
   // The message is the socket's: it names a host or a rule, never a header value.
   return new TransportError(code, `${code}: the exchange failed`);
