@@ -115,6 +115,25 @@ describe('ApiTransport', () => {
     });
   });
 
+  it('works on a Node 20 older than process.getBuiltinModule (20.16), which engines allows', async () => {
+    const { url } = await httpServer((_req, res) => res.end('old node'));
+    const saved = process.getBuiltinModule;
+    Object.defineProperty(process, 'getBuiltinModule', {
+      value: undefined,
+      configurable: true,
+      writable: true,
+    });
+    try {
+      expect((await transport(url).exchange('GET', '/', {})).text).toBe('old node');
+    } finally {
+      Object.defineProperty(process, 'getBuiltinModule', {
+        value: saved,
+        configurable: true,
+        writable: true,
+      });
+    }
+  });
+
   it('reads a chunked answer written in pieces', async () => {
     const { url } = await httpServer((_req, res) => {
       res.writeHead(404, { 'content-type': 'application/json' });

@@ -92,10 +92,15 @@ export class ApiTransport {
    */
   private connections(): Promise<Pool> {
     this.pool ??= (async () => {
-      // getBuiltinModule, not import(): a single executable has no loader for import().
-      const { Agent, request } = process.getBuiltinModule(
-        this.url.protocol === 'https:' ? 'node:https' : 'node:http',
-      );
+      // getBuiltinModule, not import(): a single executable has no loader for import(). The plain
+      // bundle may run on a Node 20 older than getBuiltinModule (20.16), which has that loader.
+      const secure = this.url.protocol === 'https:';
+      const { Agent, request } =
+        typeof process.getBuiltinModule === 'function'
+          ? process.getBuiltinModule(secure ? 'node:https' : 'node:http')
+          : secure
+            ? await import('node:https')
+            : await import('node:http');
       const options = { keepAlive: true, maxSockets: this.maxConnections };
       const proxy = proxyFor(this.url);
       if (!proxy) return { agent: new Agent(options), request, proxied: false };
