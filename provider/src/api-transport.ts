@@ -9,7 +9,8 @@ import { getProxyForUrl } from 'proxy-from-env';
  * `HTTP_PROXY` and `NO_PROXY` (either case), as every Go provider honours them and as enterprise
  * CI needs (proxy-from-env reads them; https-proxy-agent opens the CONNECT tunnel). A thin layer:
  * it keeps the one `exchange()` the clients call, a whole-exchange deadline, one retry of a GET
- * whose reused connection closed unanswered, and error codes that never carry a value.
+ * whose reused connection closed unanswered, and error codes that never carry a value (a proxy
+ * that refuses the tunnel is `EPROXY_<status>`, never an answer of the endpoint's).
  *
  * Why Node's client and not undici: Node starts with node:http ready, while loading undici cost
  * ~60 ms in every provider process that calls the API (bench/provider, `--transport-ab`), most of
@@ -228,8 +229,8 @@ export class ApiTransport {
 /**
  * The proxy the environment names for `url`: `https_proxy`/`HTTPS_PROXY` or `http_proxy`/`HTTP_PROXY`
  * by scheme, unless `NO_PROXY` lists the host (proxy-from-env's rules); not `ALL_PROXY` (often a
- * SOCKS proxy), which neither Go's client nor undici reads. Its credentials go in a header rather than the URL
- * https-proxy-agent keeps, which its debug log (`DEBUG=https-proxy-agent`) prints.
+ * SOCKS proxy), which neither Go's client nor undici reads. Its credentials go in a header rather
+ * than in the URL https-proxy-agent keeps, which its debug log (`DEBUG=https-proxy-agent`) prints.
  */
 function proxyFor(url: URL): { url: URL; headers: Record<string, string> } | undefined {
   const scheme = url.protocol.slice(0, -1);
