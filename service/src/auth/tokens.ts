@@ -63,13 +63,17 @@ type FoundToken = { token: TokenRecord; user: User };
  * SDK in a loop) presents one token per request; the lookup was the largest cost of a config GET.
  * Only found tokens are kept (an unknown token always reaches storage), expiry is checked on every
  * use, and nothing mutable is read from the entry: the user's plan is read fresh where it matters.
- * A token deleted with its workspace may pass here for up to TOKEN_CACHE_MS, then finds no workspace.
+ * A token deleted or marked used through this instance (storage.tokenChanges) drops every entry
+ * found before: it binds this instance's next request at once. Through another instance (or
+ * another process on the SQLite file) it may pass here for up to TOKEN_CACHE_MS; the only such
+ * changes are a workspace's runtime and gateway tokens deleted with it (which then find no
+ * workspace) and a runtime token used (whose one use is decided by storage, atomically).
  */
 export const TOKEN_CACHE_MS = 2_000;
 const TOKEN_CACHE_MAX = 10_000;
 
 export class TokenCache {
-  private readonly entries = new Map<string, { found: FoundToken; at: number }>();
+  private readonly entries = new Map<string, { found: FoundToken; at: number; changes: number }>();
   constructor(
     private readonly storage: Storage,
     private readonly now: () => number = Date.now,
@@ -77,7 +81,9 @@ export class TokenCache {
 
   async find(tokenHash: string): Promise<FoundToken | undefined> {
     const hit = this.entries.get(tokenHash);
-    if (hit && this.now() - hit.at < TOKEN_CACHE_MS) return hit.found;
+    // Taken before the lookup: a change made while it is in flight drops what it finds.
+    const changes = this.storage.tokenChanges;
+    if (hit && hit.changes === changes && this.now() - hit.at < TOKEN_CACHE_MS) return hit.found;
     this.entries.delete(tokenHash);
     const found = await this.storage.findToken(tokenHash);
     if (found) {
@@ -85,7 +91,7 @@ export class TokenCache {
         // Maps iterate in insertion order: the first key is the oldest entry.
         this.entries.delete(this.entries.keys().next().value as string);
       }
-      this.entries.set(tokenHash, { found, at: this.now() });
+      this.entries.set(tokenHash, { found, at: this.now(), changes });
     }
     return found;
   }

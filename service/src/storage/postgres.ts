@@ -81,6 +81,7 @@ const SQL: Record<KeyedStatement | keyof typeof STATEMENTS, string> = {
  */
 export class PostgresStorage implements Storage {
   readonly kind = 'postgres' as const;
+  tokenChanges = 0;
   private closed = false;
   private chain: AuditChain | undefined;
 
@@ -177,7 +178,9 @@ export class PostgresStorage implements Storage {
 
   async consumeRuntimeToken(tokenHash: string): Promise<boolean> {
     const res = await this.pool.query(SQL.consumeRuntimeToken, [tokenHash]);
-    return res.rowCount === 1;
+    if (res.rowCount !== 1) return false;
+    this.tokenChanges++;
+    return true;
   }
 
   async insertAuditEvent(audit: AuditEvent): Promise<void> {
@@ -408,7 +411,7 @@ export class PostgresStorage implements Storage {
   }
 
   async deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean> {
-    return this.compareAndSet(async (c) => {
+    const deleted = await this.compareAndSet(async (c) => {
       const gone = await c.query(SQL.deleteWorkspace, [workspaceId, userId]);
       if (gone.rowCount !== 1) throw new Lost();
       await c.query(SQL.deleteConfig, ['workspace', workspaceId]);
@@ -417,6 +420,8 @@ export class PostgresStorage implements Storage {
       // The chain head after the rows, as every writer takes them (see appendAudit).
       await this.appendAudit(c, audit);
     });
+    if (deleted) this.tokenChanges++;
+    return deleted;
   }
 
   async getAiConfig(owner: ConfigOwner): Promise<AiConfigRecord | undefined> {

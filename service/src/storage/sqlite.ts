@@ -60,6 +60,7 @@ function frozen(found: WorkspaceAiConfig): WorkspaceAiConfig {
 /** The embedded default: one SQLite file in the data folder, WAL mode. */
 export class SqliteStorage implements Storage {
   readonly kind = 'sqlite' as const;
+  tokenChanges = 0;
   private readonly db: Database.Database;
   private readonly stmt: ReturnType<SqliteStorage['prepareAll']>;
   private chain: AuditChain | undefined;
@@ -153,7 +154,9 @@ export class SqliteStorage implements Storage {
   }
 
   async consumeRuntimeToken(tokenHash: string): Promise<boolean> {
-    return this.stmt.consumeRuntimeToken.run(tokenHash).changes === 1;
+    const consumed = this.stmt.consumeRuntimeToken.run(tokenHash).changes === 1;
+    if (consumed) this.tokenChanges++;
+    return consumed;
   }
 
   async insertAuditEvent(audit: AuditEvent): Promise<void> {
@@ -362,7 +365,7 @@ export class SqliteStorage implements Storage {
   }
 
   async deleteWorkspace(userId: string, workspaceId: string, audit: AuditEvent): Promise<boolean> {
-    return this.db
+    const deleted = this.db
       .transaction(() => {
         const gone = this.stmt.deleteWorkspace.run(workspaceId, userId).changes === 1;
         if (!gone) return false;
@@ -373,6 +376,8 @@ export class SqliteStorage implements Storage {
         return true;
       })
       .immediate();
+    if (deleted) this.tokenChanges++;
+    return deleted;
   }
 
   async getAiConfig(owner: ConfigOwner): Promise<AiConfigRecord | undefined> {

@@ -134,6 +134,12 @@ export interface StoredEnvelope {
  */
 export interface Storage {
   readonly kind: 'sqlite' | 'postgres';
+  /**
+   * Counts the tokens this instance deleted or marked used (a workspace deleted takes its runtime
+   * and gateway tokens with it): the token cache (auth/tokens.ts) drops what it found before a
+   * change, so such a change binds this instance's next request at once.
+   */
+  readonly tokenChanges: number;
   close(): Promise<void>;
 
   ensureUser(name: string, now: string): Promise<User>;
