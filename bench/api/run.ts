@@ -15,10 +15,13 @@
  * read, PUT with a policy >= 2x Vault's write. Beside them, two diagnostics: bare Fastify in the
  * same run (the ceiling of any Fastify route against that read), and the same Vault with a file
  * audit device enabled, as production Vaults run (rigbox writes an audit row per write too).
+ * Each row also shows the CPU time the server processes used per request (Linux /proc): on a
+ * machine shared with autocannon and others, less noisy than req/s.
  * Usage: npm run bench:api [-- --seconds 10 --connections 10 --backends sqlite,postgres,vault]
  */
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { type ChildProcessByStdio, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -49,6 +52,8 @@ interface Result {
   p50: number;
   p99: number;
   non2xx: number;
+  /** CPU time (user + system, all threads) the measured server processes used per request. */
+  cpuUs: number | undefined;
 }
 
 interface ServerInfo {
@@ -58,6 +63,7 @@ interface ServerInfo {
   url: string;
   token: string;
   storage: string;
+  pid: number;
 }
 
 const running: ChildProcessByStdio<null, Readable, null>[] = [];
@@ -73,7 +79,7 @@ function startServer(env: Record<string, string>): Promise<ServerInfo> {
     let out = '';
     child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
-      if (out.includes('\n')) ok(JSON.parse(out.split('\n')[0] as string));
+      if (out.includes('\n')) ok({ ...JSON.parse(out.split('\n')[0] as string), pid: child.pid });
     });
     child.on('exit', (code) => fail(new Error(`bench server exited with ${code}`)));
   });
@@ -94,14 +100,53 @@ function stopServers(): Promise<void> {
   ).then(() => undefined);
 }
 
-async function measure(name: string, opts: autocannon.Options): Promise<Result> {
+/** Clock ticks per second, the unit of /proc/<pid>/stat's CPU times. */
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU seconds of these processes so far (Linux /proc); undefined elsewhere. */
+function cpuSeconds(pids: readonly number[]): number | undefined {
+  if (pids.length === 0) return undefined;
+  try {
+    let ticks = 0;
+    for (const pid of pids) {
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      ticks += Number(fields[11]) + Number(fields[12]);
+    }
+    return Number.isFinite(ticks) ? ticks / CLOCK_TICKS : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * req/s depends on how much of the two cores the server gets beside autocannon (and whatever else
+ * runs); CPU per request, from the server processes' own counters, much less so.
+ */
+async function measure(
+  name: string,
+  opts: autocannon.Options,
+  pids: readonly number[] = [],
+): Promise<Result> {
+  const before = cpuSeconds(pids);
   const r = await autocannon({ duration, connections, ...opts });
+  const after = cpuSeconds(pids);
   return {
     name,
     rps: r.requests.average,
     p50: r.latency.p50,
     p99: r.latency.p99,
     non2xx: r.non2xx + r.errors,
+    cpuUs:
+      before !== undefined && after !== undefined && r.requests.total > 0
+        ? ((after - before) * 1e6) / r.requests.total
+        : undefined,
   };
 }
 
@@ -138,6 +183,7 @@ async function getAndPut(
   urls: string[],
   token: string,
   paths: string[],
+  pids: readonly number[],
 ): Promise<[Result, Result]> {
   const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   // autocannon takes several URLs at run time; its types only know one.
@@ -145,19 +191,28 @@ async function getAndPut(
     const targets = urls.map((u) => `${u}${path}`);
     return (targets.length === 1 ? targets[0] : targets) as string;
   };
-  const get = await measure(`${label} GET ai-config`, { url: many(paths[0]!), headers: auth });
+  const get = await measure(`${label} GET ai-config`, { url: many(paths[0]!), headers: auth }, pids);
   let client = 0;
-  const put = await measure(`${label} PUT ai-config (new key)`, {
-    url: many(paths[0]!),
-    method: 'PUT',
-    headers: auth,
-    setupClient: (c) => {
-      const path = paths[client++ % paths.length]!;
-      c.setRequests([
-        { method: 'PUT', path, body: putBody(), setupRequest: (req) => ({ ...req, path, body: putBody() }) },
-      ]);
+  const put = await measure(
+    `${label} PUT ai-config (new key)`,
+    {
+      url: many(paths[0]!),
+      method: 'PUT',
+      headers: auth,
+      setupClient: (c) => {
+        const path = paths[client++ % paths.length]!;
+        c.setRequests([
+          {
+            method: 'PUT',
+            path,
+            body: putBody(),
+            setupRequest: (req) => ({ ...req, path, body: putBody() }),
+          },
+        ]);
+      },
     },
-  });
+    pids,
+  );
   return [get, put];
 }
 
@@ -187,6 +242,7 @@ const BENCH_POLICY = {
 
 /** Vault KV v2: a read of one secret, and writes of a new value each request, a secret per connection. */
 async function vaultReadAndWrite(v: VaultPeer, label = 'vault KV v2'): Promise<[Result, Result]> {
+  const pids = v.pid === undefined ? [] : [v.pid];
   const headers = { 'x-vault-token': v.token, 'content-type': 'application/json' };
   let w = 0;
   const body = () => JSON.stringify({ data: { api_key: `sk-proj-vaultbench${++w}x` } });
@@ -203,19 +259,27 @@ async function vaultReadAndWrite(v: VaultPeer, label = 'vault KV v2'): Promise<[
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  const read = await measure(`${label} read`, { url: `${v.address}/v1/secret/data/bench/ws-0`, headers });
+  const read = await measure(
+    `${label} read`,
+    { url: `${v.address}/v1/secret/data/bench/ws-0`, headers },
+    pids,
+  );
   let client = 0;
-  const write = await measure(`${label} write (new value)`, {
-    url: `${v.address}/v1/secret/data/bench/ws-0`,
-    method: 'POST',
-    headers,
-    setupClient: (c) => {
-      const path = `/v1/secret/data/bench/ws-${client++ % connections}`;
-      c.setRequests([
-        { method: 'POST', path, body: body(), setupRequest: (req) => ({ ...req, path, body: body() }) },
-      ]);
+  const write = await measure(
+    `${label} write (new value)`,
+    {
+      url: `${v.address}/v1/secret/data/bench/ws-0`,
+      method: 'POST',
+      headers,
+      setupClient: (c) => {
+        const path = `/v1/secret/data/bench/ws-${client++ % connections}`;
+        c.setRequests([
+          { method: 'POST', path, body: body(), setupRequest: (req) => ({ ...req, path, body: body() }) },
+        ]);
+      },
     },
-  });
+    pids,
+  );
   return [read, write];
 }
 
@@ -226,16 +290,17 @@ try {
 
   if (backends.has('sqlite')) {
     const s = await startServer({ BENCH_BARE: '1' });
-    bare = await measure('bare fastify GET', { url: `${s.bareUrl}/config` });
+    bare = await measure('bare fastify GET', { url: `${s.bareUrl}/config` }, [s.pid]);
     results.push(bare);
-    sqlite = await getAndPut('sqlite', [s.url], s.token, await prepare(s.url, s.token, connections));
+    sqlite = await getAndPut('sqlite', [s.url], s.token, await prepare(s.url, s.token, connections), [s.pid]);
     results.push(...sqlite);
     if (s.memoUrl && s.memoToken) {
       const [path] = await prepare(s.memoUrl, s.memoToken, 1);
-      memo = await measure('GET, config read from memory', {
-        url: `${s.memoUrl}${path}`,
-        headers: { authorization: `Bearer ${s.memoToken}` },
-      });
+      memo = await measure(
+        'GET, config read from memory',
+        { url: `${s.memoUrl}${path}`, headers: { authorization: `Bearer ${s.memoToken}` } },
+        [s.pid],
+      );
       results.push(memo);
     }
     await stopServers();
@@ -253,14 +318,14 @@ try {
     const env = { BENCH_DATABASE_URL: url, BENCH_MASTER_KEY: randomBytes(32).toString('hex') };
     const a = await startServer({ ...env, BENCH_BARE: bare ? '0' : '1' });
     if (!bare && a.bareUrl) {
-      bare = await measure('bare fastify GET', { url: `${a.bareUrl}/config` });
+      bare = await measure('bare fastify GET', { url: `${a.bareUrl}/config` }, [a.pid]);
       results.push(bare);
     }
     const paths = await prepare(a.url, a.token, connections);
-    postgres = await getAndPut('postgres', [a.url], a.token, paths);
+    postgres = await getAndPut('postgres', [a.url], a.token, paths, [a.pid]);
     results.push(...postgres);
     const b = await startServer(env);
-    postgres2 = await getAndPut('postgres x2', [a.url, b.url], a.token, paths);
+    postgres2 = await getAndPut('postgres x2', [a.url, b.url], a.token, paths, [a.pid, b.pid]);
     results.push(...postgres2);
     await stopServers();
   }
@@ -269,7 +334,7 @@ try {
     // Rigbox on the embedded default, with a BYOK policy in force for the account.
     const s = await startServer({ BENCH_BARE: '1' });
     if (s.bareUrl) {
-      peerBare = await measure('bare fastify GET (vault run)', { url: `${s.bareUrl}/config` });
+      peerBare = await measure('bare fastify GET (vault run)', { url: `${s.bareUrl}/config` }, [s.pid]);
       results.push(peerBare);
     }
     const paths = await prepare(s.url, s.token, connections);
@@ -279,7 +344,7 @@ try {
       body: JSON.stringify(BENCH_POLICY),
     });
     if (set.status !== 200) throw new Error(`setting the bench BYOK policy: HTTP ${set.status}`);
-    const [get, put] = await getAndPut('sqlite+policy', [s.url], s.token, paths);
+    const [get, put] = await getAndPut('sqlite+policy', [s.url], s.token, paths, [s.pid]);
     await stopServers();
     vault = await startVaultPeer();
     const [read, write] = await vaultReadAndWrite(vault);
@@ -301,10 +366,10 @@ const ratio = (x: number, y: number) => `${(x / y).toFixed(2)}x`;
 console.log(
   `\nbench/api: ${duration}s per target, ${connections} connections, ${cpus().length} CPUs, backends ${[...backends].join(', ')}\n`,
 );
-console.log('target                              req/s     p50 ms   p99 ms   non-2xx');
+console.log('target                              req/s     p50 ms   p99 ms   non-2xx   server CPU µs/req');
 for (const r of results) {
   console.log(
-    `${r.name.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(8)} ${String(r.non2xx).padStart(9)}`,
+    `${r.name.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(1).padStart(9)} ${r.p99.toFixed(1).padStart(8)} ${String(r.non2xx).padStart(9)} ${(r.cpuUs === undefined ? '-' : r.cpuUs.toFixed(0)).padStart(19)}`,
   );
 }
 console.log('');
@@ -348,6 +413,10 @@ if (peer) {
     `(target >= ${target.toFixed(2)}x) ${value >= target ? 'met' : 'MISSED'}`;
   line('rigbox GET / Vault KV v2 read', ratio(get.rps, read.rps), met(get.rps / read.rps, 3));
   line('rigbox PUT with policy / Vault KV v2 write', ratio(put.rps, write.rps), met(put.rps / write.rps, 2));
+  if (get.cpuUs && put.cpuUs && read.cpuUs && write.cpuUs) {
+    line('CPU per request, Vault read / rigbox GET', ratio(read.cpuUs, get.cpuUs), '(diagnostic)');
+    line('CPU per request, Vault write / rigbox PUT', ratio(write.cpuUs, put.cpuUs), '(diagnostic)');
+  }
   if (peerBare) {
     line(
       'bare fastify GET / Vault KV v2 read',
@@ -359,6 +428,10 @@ if (peer) {
     const [aRead, aWrite] = audited;
     line('rigbox GET / Vault read, file audit device', ratio(get.rps, aRead.rps), '(diagnostic)');
     line('rigbox PUT / Vault write, file audit device', ratio(put.rps, aWrite.rps), '(diagnostic)');
+    if (read.cpuUs && write.cpuUs && aRead.cpuUs && aWrite.cpuUs) {
+      line('CPU per request, Vault read: audit / none', ratio(aRead.cpuUs, read.cpuUs), '(diagnostic)');
+      line('CPU per request, Vault write: audit / none', ratio(aWrite.cpuUs, write.cpuUs), '(diagnostic)');
+    }
   }
 }
 if (results.some((r) => r.non2xx > 0)) {

@@ -13,6 +13,8 @@ export interface VaultPeer {
   readonly address: string;
   /** A token with the `bench` policy only: create, read and update under `secret/data/bench/`. */
   readonly token: string;
+  /** The server's process id, for its CPU counters. */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -99,6 +101,7 @@ ui            = false
     return {
       address,
       token: created.auth.client_token,
+      pid: engine.pid,
       async stop() {
         await engine.stop();
         rmSync(dir, { recursive: true, force: true });
