@@ -716,6 +716,30 @@ describe('login floods, echoes and logs', () => {
       .toContain('"route":"/api/workspaces/:id/ai-config"');
     expect(server.output).not.toContain(secret);
   });
+
+  it('a request Node refuses before routing (not HTTP, headers too large) gets the API error shape and headers, and no echo', async () => {
+    const secret = `mistral${randomBytes(16).toString('hex')}`;
+    const garbled = await raw(server.url, `GET /api/${secret} HTTP/1.1 extra\r\nHost: x\r\n\r\n`);
+    const huge = await raw(
+      server.url,
+      request('GET', '/api/workspaces', { authorization: `Bearer ${secret}`, 'x-pad': 'a'.repeat(70_000) }),
+    );
+    for (const [answer, status, code] of [
+      [garbled, 400, 'bad_request'],
+      [huge, 431, 'headers_too_large'],
+    ] as const) {
+      if (typeof answer !== 'object') throw new Error(`expected an answer, got ${answer}`);
+      expect(answer.status).toBe(status);
+      expect(JSON.parse(answer.body)).toMatchObject({ statusCode: status, code });
+      expect(answer.headers).toMatchObject({
+        'x-content-type-options': 'nosniff',
+        'cache-control': 'no-store',
+        connection: 'close',
+      });
+      expect(answer.body).not.toContain(secret);
+    }
+    expect(server.output).not.toContain(secret);
+  });
 });
 
 describe('data files', () => {

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -95,6 +97,37 @@ function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: Fast
   return reply.code(500).send(errorBody(500, 'internal_error', 'Internal Server Error'));
 }
 
+/**
+ * The answer to a request Node refuses before Fastify sees it (not HTTP/1.1, headers over Node's
+ * limit, not whole within REQUEST_TIMEOUT_MS): the API's error shape and security headers, as on
+ * every other answer, instead of Fastify's default body. Nothing of the request is echoed or
+ * logged: the parser's error carries the raw bytes, which may hold a token.
+ */
+function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request_timeout', `the request did not arrive whole within ${REQUEST_TIMEOUT_MS / 1000} s`]
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'headers_too_large', "the request's headers are larger than the server accepts"]
+        : [400, 'bad_request', 'the request is not well-formed HTTP/1.1'];
+  this.log.debug({ code: err.code }, 'client error');
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(errorBody(status, code, message));
+  const head = Object.entries({
+    ...API_HEADERS,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+  })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`);
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
@@ -106,6 +139,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     trustProxy: (options.trustProxy ?? false) as boolean,
     requestTimeout: REQUEST_TIMEOUT_MS,
     frameworkErrors,
+    clientErrorHandler,
   });
   app.decorate('authFailures', new AuthFailureLimiter(options.authFailuresPerMinute));
   app.setValidatorCompiler(validatorCompiler);
