@@ -458,12 +458,15 @@ export class AiConfigs {
       keyEvent = 'cleared';
     } else if (desired.key.kind === 'set') {
       const fp = this.fingerprinter.fingerprint(desired.key.value);
-      if (fp !== current.keyFingerprint || !current.key) {
+      // The same key again is sealed again when the stored one does not open (altered, or sealed
+      // by a master key no longer configured): the 409 api_key_unreadable asks for exactly that.
+      const same = fp === current.keyFingerprint && current.key !== null;
+      if (!same || this.keyState(owner, current) !== 'set') {
         key = this.envelopes.seal(recordId(owner), desired.key.value);
         this.sealedNow(key);
         keyFingerprint = fp;
         keyUpdatedAt = now;
-        keyEvent = current.key ? 'rotated' : 'set';
+        keyEvent = current.key && !same ? 'rotated' : 'set';
       }
     }
     if (Object.keys(changes).length === 0 && keyEvent === null) return undefined;

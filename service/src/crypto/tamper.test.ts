@@ -156,3 +156,42 @@ it('a flipped ciphertext byte fails decryption and KEK rotation reports the reco
   );
   expect(again.failed).toEqual([`workspace:${b}`]);
 });
+
+it('a key that does not open is sealed again when the same key is set again, as the 409 tells the caller to do', async () => {
+  const canary = canaryKey();
+  const a = await byokWorkspace(canaryKey());
+  const b = await byokWorkspace(canary);
+  const row = (await h.rawConfigRow({ kind: 'workspace', id: a }))!;
+  // B's envelope replaced by A's: it no longer opens, while B's fingerprint still names B's key.
+  await h.tamperConfigRow(
+    { kind: 'workspace', id: b },
+    {
+      key_ciphertext: String(row.key_ciphertext),
+      key_wrapped_dek: String(row.key_wrapped_dek),
+      key_kek_id: String(row.key_kek_id),
+    },
+  );
+  expect((await inject('GET', `/api/workspaces/${b}/ai-config`)).json()).toMatchObject({
+    api_key_state: 'unreadable',
+  });
+  const put = await inject('PUT', `/api/workspaces/${b}/ai-config`, {
+    mode: 'byok',
+    provider: 'anthropic',
+    api_key: canary,
+  });
+  expect(put.statusCode).toBe(200);
+  expect(put.json()).toMatchObject({ api_key_set: true, api_key_state: 'set' });
+  expect((await inject('GET', `/api/workspaces/${b}/ai-config`)).json()).toMatchObject({
+    api_key_state: 'set',
+  });
+  const audit = (await inject('GET', `/api/workspaces/${b}/audit`)).json();
+  expect((audit.events ?? audit)[0]).toMatchObject({ action: 'ai_config.updated', key_event: 'set' });
+  const minted = (await inject('POST', `/api/workspaces/${b}/runtime-tokens`)).json();
+  const env = await h.service.app.inject({
+    method: 'GET',
+    url: '/api/runtime/env',
+    headers: { authorization: `Bearer ${minted.token}` },
+  });
+  expect(env.statusCode).toBe(200);
+  expect(env.body).toContain(canary);
+});
