@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { canaryKey, type Harness, startHarness } from '../../../test/support/harness.js';
 import { Envelopes } from './envelope.js';
@@ -194,4 +196,43 @@ it('a key that does not open is sealed again when the same key is set again, as 
   });
   expect(env.statusCode).toBe(200);
   expect(env.body).toContain(canary);
+});
+
+it("a key's state follows the master keys configured now: a key file changed while serving is read again", async () => {
+  const older = randomBytes(32);
+  const newer = randomBytes(32);
+  const file = join(h.dataDir, 'master-keys');
+  // Replaced by rename, as `rigbox kek rotate` and editors do.
+  const keys = (...k: Buffer[]) => {
+    writeFileSync(`${file}.tmp`, `${k.map((b) => b.toString('hex')).join('\n')}\n`, { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+  };
+  keys(older);
+  const served = await startHarness({ env: { RIGBOX_MASTER_KEY_FILE: file } });
+  try {
+    const bearer = { authorization: `Bearer ${await served.token('bob')}` };
+    const ws = (
+      await served.service.app.inject({
+        method: 'POST',
+        url: '/api/workspaces',
+        headers: bearer,
+        payload: { name: 'w', ai_config: { mode: 'byok', provider: 'anthropic', api_key: canaryKey() } },
+      })
+    ).json().id as string;
+    const state = async () =>
+      (await served.service.app.inject({ url: `/api/workspaces/${ws}/ai-config`, headers: bearer })).json()
+        .api_key_state;
+    // Read twice: the second answer comes from what the first found.
+    expect(await state()).toBe('set');
+    expect(await state()).toBe('set');
+    // The key it was sealed under is taken out of the file: the stored key no longer opens.
+    keys(newer);
+    expect(await state()).toBe('unreadable');
+    expect(await state()).toBe('unreadable');
+    // Put back (after the new primary): it opens again.
+    keys(newer, older);
+    expect(await state()).toBe('set');
+  } finally {
+    await served.close();
+  }
 });
