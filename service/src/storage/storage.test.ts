@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { freshStore, type TestStore } from '../../../test/support/harness.js';
 import { AuditChain } from '../audit/chain.js';
 import { newId } from '../ids.js';
 import { openStorage } from './open.js';
+import type { SqliteStorage } from './sqlite.js';
 import type { AiConfigRecord, AuditEvent, ConfigOwner, Storage } from './types.js';
 
 // Several instances on one store: service instances behind a load balancer (PostgreSQL), or the CLI
@@ -189,4 +191,43 @@ it('reads a workspace config as last written, by this instance or another, at on
   // Deleted by another instance.
   expect(await b!.deleteWorkspace(user.id, ws.id, audit(owner, 'workspace.deleted', 4))).toBe(true);
   expect(await a!.getWorkspaceAiConfig(user.id, ws.id)).toBeUndefined();
+});
+
+// The read cache against the writes that are easiest to miss: one rolled back after it changed the
+// row, a workspace deleted and created again under its id, and another process on the same file.
+it('reads a workspace config as committed after a rollback, a delete and re-create, and a write by another process', async () => {
+  const [a, b] = await instances(2);
+  const user = await a!.ensureUser('alice', now);
+  const ws = { id: newId('ws'), userId: user.id, name: 'w', createdAt: now };
+  const owner: ConfigOwner = { kind: 'workspace', id: ws.id };
+  const created = audit(owner, 'workspace.created', 1);
+  await a!.createWorkspace(ws, config(1), created);
+  const read = async (s: Storage) => (await s.getWorkspaceAiConfig(user.id, ws.id))?.config;
+  expect(await read(a!)).toMatchObject({ revision: 1, model: null });
+  expect(await read(a!)).toMatchObject({ revision: 1, model: null });
+
+  // The config row is updated, then its audit event (an id already taken) fails: all rolled back.
+  await expect(a!.putAiConfig(owner, config(2, 'rolled-back'), 1, created)).rejects.toThrow();
+  expect(await read(a!)).toMatchObject({ revision: 1, model: null });
+
+  // Deleted and created again under the same id, by this instance and by another one.
+  expect(await a!.deleteWorkspace(user.id, ws.id, audit(owner, 'workspace.deleted', 1))).toBe(true);
+  expect(await read(a!)).toBeUndefined();
+  await a!.createWorkspace(ws, config(1, 'again'), audit(owner, 'workspace.created', 1));
+  expect(await read(a!)).toMatchObject({ revision: 1, model: 'again' });
+  expect(await read(a!)).toMatchObject({ revision: 1, model: 'again' });
+  expect(await b!.deleteWorkspace(user.id, ws.id, audit(owner, 'workspace.deleted', 1))).toBe(true);
+  await b!.createWorkspace(ws, config(1, 'by-b'), audit(owner, 'workspace.created', 1));
+  expect(await read(a!)).toMatchObject({ revision: 1, model: 'by-b' });
+
+  if (a!.kind !== 'sqlite') return;
+  // Another process on the same file (as `rigbox kek rotate` beside a running server).
+  const file = (a as SqliteStorage).file;
+  const script = `const D = require('better-sqlite3'); const d = new D(process.argv[1]);
+    d.prepare("UPDATE ai_configs SET model = 'by-process', revision = 2 WHERE owner_kind = 'workspace' AND owner_id = ?").run(process.argv[2]);
+    d.close();`;
+  const run = spawnSync(process.execPath, ['-e', script, file, ws.id], { encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  expect(await read(a!)).toMatchObject({ revision: 2, model: 'by-process' });
 });
