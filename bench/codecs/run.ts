@@ -18,8 +18,10 @@
  *   start: a fresh `node` (without NODE_EXTRA_CA_CERTS) loads the codec's bundle (esbuild, CJS,
  *     as provider/scripts/bundle.mjs builds the provider; no SEA code cache) and handles the first
  *     message; ms from before the require to after that message, median of --starts (15).
- *   cold plan: CPU (user + system) for one plan's work in that same fresh process, right after,
- *     as in the provider process that does the plan walk; median.
+ *   cold plan: CPU (user + system) for the plan's work in such fresh processes, right after the
+ *     start, split as a plan splits it: ValidateResourceConfig in one process (tofu's second
+ *     start), the other three in another (the third, the plan walk); the sum of the two medians.
+ *     Start figures are the median over both kinds of process.
  *   warm plan: CPU per plan in one long-lived process, --rounds (41) samples of 5 plans each,
  *     ours and the library taking turns; median.
  * Threshold, set before measuring, the one applied to the HTTP/2 layer (tfplugin/README.md):
@@ -111,7 +113,16 @@ const sortedJson = (v: Record<string, Value>) =>
     ),
   );
 
-function planWork(n: number): { proto: ProtoPlan; values: MsgpackPlan } {
+interface Work {
+  proto: ProtoPlan;
+  values: MsgpackPlan;
+}
+
+/**
+ * A plan's work in the two provider processes that do it: the second start validates every
+ * resource, the third walks the plan (upgrade, refresh, plan). The first only reads the schema.
+ */
+function planWork(n: number): { validation: Work; walk: Work } {
   const method = (name: string) => {
     const m = PROVIDER_METHODS.get(name);
     if (!m) throw new Error(`no method ${name}`);
@@ -120,7 +131,9 @@ function planWork(n: number): { proto: ProtoPlan; values: MsgpackPlan } {
   const typeName = resource.typeName;
   const capabilities = { deferralAllowed: false, writeOnlyAttributesAllowed: true };
   const rpcs: ProtoPlan['rpcs'][number][] = [];
+  const validationRpcs: ProtoPlan['rpcs'][number][] = [];
   const reads: Uint8Array[] = [];
+  const validationReads: Uint8Array[] = [];
   const writes: Value[] = [];
   for (let i = 0; i < n; i++) {
     const id = `ws_${(0x5eed0000 + i).toString(16)}${'0'.repeat(16)}`;
@@ -151,16 +164,16 @@ function planWork(n: number): { proto: ProtoPlan; values: MsgpackPlan } {
     const request = (name: string, value: Record<string, unknown>) => encode(method(name).request, value);
     // The answers as server.ts builds them, with values in the order our writer lays them out.
     const answer = msgpack(state, type);
+    validationRpcs.push({
+      method: 'ValidateResourceConfig',
+      request: request('ValidateResourceConfig', {
+        typeName,
+        config: { msgpack: msgpack(config) },
+        clientCapabilities: capabilities,
+      }),
+      response: { diagnostics: [] },
+    });
     rpcs.push(
-      {
-        method: 'ValidateResourceConfig',
-        request: request('ValidateResourceConfig', {
-          typeName,
-          config: { msgpack: msgpack(config) },
-          clientCapabilities: capabilities,
-        }),
-        response: { diagnostics: [] },
-      },
       {
         method: 'UpgradeResourceState',
         request: request('UpgradeResourceState', {
@@ -200,14 +213,27 @@ function planWork(n: number): { proto: ProtoPlan; values: MsgpackPlan } {
     );
     // Values read: ValidateResourceConfig's config, ReadResource's state, PlanResourceChange's
     // prior, proposed and config (UpgradeResourceState's state is JSON, read alike by both).
-    reads.push(msgpack(config), msgpack(state), msgpack(state), msgpack(state), msgpack(config));
+    validationReads.push(msgpack(config));
+    reads.push(msgpack(state), msgpack(state), msgpack(state), msgpack(config));
     // Values written: the upgraded, read and planned states.
     writes.push(state, state, state);
   }
-  return { proto: { rpcs }, values: { type, reads, writes } };
+  return {
+    validation: { proto: { rpcs: validationRpcs }, values: { type, reads: validationReads, writes: [] } },
+    walk: { proto: { rpcs }, values: { type, reads, writes } },
+  };
 }
 
-const work = planWork(N);
+const parts = planWork(N);
+/** The whole plan's work, for the equality checks and the warm figures. */
+const work: Work = {
+  proto: { rpcs: [...parts.validation.proto.rpcs, ...parts.walk.proto.rpcs] },
+  values: {
+    type,
+    reads: [...parts.validation.values.reads, ...parts.walk.values.reads],
+    writes: parts.walk.values.writes,
+  },
+};
 
 // --- the library's loading, as shipped: tfplugin6's JSON descriptor ---
 
@@ -322,7 +348,7 @@ const warmMsgpack = warm({
 const tmp = mkdtempSync(join(tmpdir(), 'bench-codecs-'));
 try {
   writeFileSync(join(tmp, 'tfplugin6.json'), JSON.stringify(descriptor));
-  writeFileSync(join(tmp, 'work.json'), JSON.stringify(work));
+  writeFileSync(join(tmp, 'work.json'), JSON.stringify(parts));
   const codecModule = JSON.stringify(join(HERE, 'codec.ts'));
   const entries = {
     'proto-ours': `export { make } from ${JSON.stringify(join(HERE, 'proto-ours.ts'))};
@@ -360,14 +386,14 @@ try {
       logLevel: 'error',
     });
   }
-  // The child: reads the work first (not timed), then loads the codec and handles the first
-  // message (timed: start), then does one plan's work (CPU: cold plan).
+  // The child: reads its part of the work first (not timed), then loads the codec and handles
+  // the first message (timed: start), then does that part's work (CPU: cold plan).
   writeFileSync(
     join(tmp, 'child.cjs'),
     `const { readFileSync } = require('node:fs');
-const [bundle, kind] = process.argv.slice(2);
+const [bundle, kind, part] = process.argv.slice(2);
 const work = JSON.parse(readFileSync(${JSON.stringify(join(tmp, 'work.json'))}, 'utf8'), (_, v) =>
-  v && v.type === 'Buffer' && Array.isArray(v.data) ? Buffer.from(v.data) : v);
+  v && v.type === 'Buffer' && Array.isArray(v.data) ? Buffer.from(v.data) : v)[part];
 const t0 = performance.now();
 const mod = require(bundle);
 const codec = mod.make();
@@ -377,39 +403,53 @@ if (kind === 'proto') {
   codec.encodeFramed(first.method, first.response);
 } else {
   codec.decode(work.values.reads[0], work.values.type);
-  codec.encode(work.values.writes[0], work.values.type);
+  if (work.values.writes.length > 0) codec.encode(work.values.writes[0], work.values.type);
 }
 const start = performance.now() - t0;
 const since = process.cpuUsage();
+const t1 = performance.now();
 mod.runPlan(codec, kind === 'proto' ? work.proto : work.values);
+const wall = performance.now() - t1;
 const u = process.cpuUsage(since);
-process.stdout.write(JSON.stringify({ start, plan: (u.user + u.system) / 1000 }));
+process.stdout.write(JSON.stringify({ start, plan: (u.user + u.system) / 1000, wall }));
 `,
   );
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
   delete env.NODE_OPTIONS;
-  const fresh = { start: {} as Record<Variant, number[]>, plan: {} as Record<Variant, number[]> };
+  const partNames = ['validation', 'walk'] as const;
+  const fresh = {
+    start: {} as Record<Variant, number[]>,
+    cold: {} as Record<Variant, Record<(typeof partNames)[number], number[]>>,
+    wall: {} as Record<Variant, Record<(typeof partNames)[number], number[]>>,
+  };
   const variants = Object.keys(entries) as Variant[];
   for (const v of variants) {
     fresh.start[v] = [];
-    fresh.plan[v] = [];
+    fresh.cold[v] = { validation: [], walk: [] };
+    fresh.wall[v] = { validation: [], walk: [] };
   }
   for (let r = 0; r < STARTS; r++) {
     for (const v of r % 2 ? [...variants].reverse() : variants) {
-      const out = spawnSync(
-        process.execPath,
-        [join(tmp, 'child.cjs'), join(tmp, `${v}.cjs`), v.startsWith('proto') ? 'proto' : 'msgpack'],
-        { env, encoding: 'utf8' },
-      );
-      if (out.status !== 0) throw new Error(`${v}: the child failed: ${out.stderr}`);
-      const { start, plan } = JSON.parse(out.stdout) as { start: number; plan: number };
-      fresh.start[v].push(start);
-      fresh.plan[v].push(plan);
+      for (const part of partNames) {
+        const out = spawnSync(
+          process.execPath,
+          [join(tmp, 'child.cjs'), join(tmp, `${v}.cjs`), v.startsWith('proto') ? 'proto' : 'msgpack', part],
+          { env, encoding: 'utf8' },
+        );
+        if (out.status !== 0) throw new Error(`${v}: the child failed: ${out.stderr}`);
+        const { start, plan, wall } = JSON.parse(out.stdout) as { start: number; plan: number; wall: number };
+        fresh.start[v].push(start);
+        fresh.cold[v][part].push(plan);
+        fresh.wall[v][part].push(wall);
+      }
     }
   }
   const start = (v: Variant) => median(fresh.start[v]);
-  const cold = (v: Variant) => median(fresh.plan[v]);
+  /** The validating process's cold work plus the plan-walking process's. */
+  const cold = (v: Variant) => median(fresh.cold[v].validation) + median(fresh.cold[v].walk);
+  /** The same in wall time: CPU counts V8's compiler threads too, which may run beside the main one. */
+  const coldWall = (v: Variant) => median(fresh.wall[v].validation) + median(fresh.wall[v].walk);
 
   // --- the table and the verdicts ---
   const load = execFileSync('uptime', { encoding: 'utf8' }).trim();
@@ -417,7 +457,7 @@ process.stdout.write(JSON.stringify({ start, plan: (u.user + u.system) / 1000 })
   process.stdout.write(
     `\nbench/codecs: ${N} rigbox_workspace_ai_config (managed), a plan's ${work.proto.rpcs.length} RPCs ` +
       `and ${work.values.reads.length} + ${work.values.writes.length} values; node ${process.version}; ` +
-      `starts: median of ${STARTS} fresh processes; warm: median of ${ROUNDS} x ${PLANS_PER_SAMPLE} plans\n` +
+      `starts: median of ${2 * STARTS} fresh processes; warm: median of ${ROUNDS} x ${PLANS_PER_SAMPLE} plans\n` +
       `threshold (set before measuring): keep ours if it saves >= ${START_THRESHOLD_MS} ms per start, or >= ` +
       `${PLAN_THRESHOLD_MS} ms per plan (10% of ${PLAN_REFERENCE_MS} ms, hashicorp/null's N=100 tofu plan in ` +
       `bench/provider) counting ${STARTS_PER_PLAN} starts + the plan's work\n${load}\n\n`,
@@ -428,6 +468,7 @@ process.stdout.write(JSON.stringify({ start, plan: (u.user + u.system) / 1000 })
       'ours vs library',
       'start ms',
       'cold plan CPU ms',
+      'cold plan wall ms',
       'warm plan CPU ms',
       'saving/start',
       'saving/plan',
@@ -451,6 +492,7 @@ process.stdout.write(JSON.stringify({ start, plan: (u.user + u.system) / 1000 })
       `ours vs ${libraryName}`,
       `${f(start(ours))} vs ${f(start(library))}`,
       `${f(cold(ours))} vs ${f(cold(library))}`,
+      `${f(coldWall(ours))} vs ${f(coldWall(library))}`,
       `${f(warmFig.ours)} vs ${f(warmFig.library)}`,
       `${f(startSaving)} ms`,
       `${f(planSaving)} ms`,
@@ -471,7 +513,8 @@ process.stdout.write(JSON.stringify({ start, plan: (u.user + u.system) / 1000 })
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')}\n`);
   process.stdout.write(
     `\nsaving/plan = ${STARTS_PER_PLAN} x saving/start + the larger of the cold and warm plan savings. ` +
-      'The second protobuf row is a diagnostic: a careful author ships the JSON descriptor.\n',
+      'The cold plan wall time is a diagnostic. The second protobuf row is a diagnostic too: a careful ' +
+      'author ships the JSON descriptor.\n',
   );
 } finally {
   rmSync(tmp, { recursive: true, force: true });
