@@ -90,6 +90,12 @@ const toml = (s: string) => JSON.stringify(s);
  */
 function writeConfig(file: string, auth: boolean) {
   const lines = [
+    // A request the API refuses is rejected data whatever the reason: schemathesis' own list plus
+    // 412 (a stale If-Match, by contract) and 413 (a body over the 16 KiB limit, refused before it
+    // is read, so before the schema is checked).
+    '[checks.negative_data_rejection]',
+    'expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "412", "413", "415", "422", "428", "429", "5xx"]',
+    '',
     '[dictionaries.workspace]',
     `values = [${toml(workspaceId)}]`,
     '[dictionaries.victims]',
