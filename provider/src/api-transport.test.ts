@@ -43,6 +43,18 @@ async function httpServer(answer: (req: IncomingMessage, res: ServerResponse, bo
   return { seen, url: new URL(`http://127.0.0.1:${port}/base/`) };
 }
 
+/** A real node:https server on localhost answering "secure", with a certificate of its own. */
+async function httpsServer() {
+  const cert = createServerCertificate();
+  const server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) =>
+    res.end('secure'),
+  );
+  server.listen(0, 'localhost');
+  await once(server, 'listening');
+  servers.push(server);
+  return { cert, url: new URL(`https://localhost:${(server.address() as AddressInfo).port}`) };
+}
+
 /** A raw TCP server for answers node:http would not produce (read-to-close, 1xx, garbage). */
 async function rawServer(
   onRequest: (socket: Socket, index: number, connection: number, head: string) => void,
@@ -273,15 +285,7 @@ describe('ApiTransport', () => {
   });
 
   it('speaks HTTPS, verifying the server certificate and its name', async () => {
-    const cert = createServerCertificate();
-    const server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) =>
-      res.end('secure'),
-    );
-    server.listen(0, 'localhost');
-    await once(server, 'listening');
-    servers.push(server);
-    const { port } = server.address() as AddressInfo;
-    const url = new URL(`https://localhost:${port}`);
+    const { cert, url } = await httpsServer();
     expect(await transport(url, 5_000, undefined, { ca: cert.certPem }).exchange('GET', '/', {})).toEqual({
       status: 200,
       text: 'secure',
@@ -307,14 +311,7 @@ describe('ApiTransport', () => {
   });
 
   it('tunnels HTTPS through the proxy HTTPS_PROXY names and still verifies the server at the far end', async () => {
-    const cert = createServerCertificate();
-    const server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) =>
-      res.end('secure'),
-    );
-    server.listen(0, 'localhost');
-    await once(server, 'listening');
-    servers.push(server);
-    const url = new URL(`https://localhost:${(server.address() as AddressInfo).port}`);
+    const { cert, url } = await httpsServer();
     const proxy = await startConnectProxy();
     servers.push(proxy);
     await withEnv(
@@ -444,14 +441,7 @@ describe('ApiTransport through a proxy', () => {
   });
 
   it('takes a proxy named without a scheme as an http:// proxy, as Go does, for an https endpoint too', async () => {
-    const cert = createServerCertificate();
-    const server = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) =>
-      res.end('secure'),
-    );
-    server.listen(0, 'localhost');
-    await once(server, 'listening');
-    servers.push(server);
-    const url = new URL(`https://localhost:${(server.address() as AddressInfo).port}`);
+    const { cert, url } = await httpsServer();
     const proxy = await startConnectProxy();
     servers.push(proxy);
     await withEnv({ ...noProxyEnv, HTTPS_PROXY: new URL(proxy.url).host }, async () => {
