@@ -37,6 +37,16 @@ async function byokWorkspace(key: string) {
   return ws.id as string;
 }
 
+/** An attacker with write access to the database copies workspace `from`'s key envelope into `to`. */
+async function copyEnvelope(from: string, to: Parameters<Harness['tamperConfigRow']>[0]) {
+  const row = (await h.rawConfigRow({ kind: 'workspace', id: from }))!;
+  await h.tamperConfigRow(to, {
+    key_ciphertext: String(row.key_ciphertext),
+    key_wrapped_dek: String(row.key_wrapped_dek),
+    key_kek_id: String(row.key_kek_id),
+  });
+}
+
 it('a key moved from one workspace into another row does not open, is reported, and is never used', async () => {
   const canary = canaryKey();
   const a = await byokWorkspace(canary);
@@ -45,16 +55,8 @@ it('a key moved from one workspace into another row does not open, is reported, 
     provider: 'anthropic',
     api_key: canaryKey(),
   });
-  const row = (await h.rawConfigRow({ kind: 'workspace', id: a }))!;
   // An attacker with write access to the database copies workspace A's ciphertext into the defaults row.
-  await h.tamperConfigRow(
-    { kind: 'defaults', id: userId },
-    {
-      key_ciphertext: String(row.key_ciphertext),
-      key_wrapped_dek: String(row.key_wrapped_dek),
-      key_kek_id: String(row.key_kek_id),
-    },
-  );
+  await copyEnvelope(a, { kind: 'defaults', id: userId });
   // The defaults report the key as unreadable, with no fingerprint copied along with it.
   const defaults = (await inject('GET', '/api/users/me/ai-defaults')).json();
   expect(defaults).toMatchObject({
@@ -81,15 +83,7 @@ it('a runtime asking for a key that does not open gets 409 api_key_unreadable, a
   const canary = canaryKey();
   const a = await byokWorkspace(canary);
   const b = await byokWorkspace(canaryKey());
-  const row = (await h.rawConfigRow({ kind: 'workspace', id: a }))!;
-  await h.tamperConfigRow(
-    { kind: 'workspace', id: b },
-    {
-      key_ciphertext: String(row.key_ciphertext),
-      key_wrapped_dek: String(row.key_wrapped_dek),
-      key_kek_id: String(row.key_kek_id),
-    },
-  );
+  await copyEnvelope(a, { kind: 'workspace', id: b });
   const view = (await inject('GET', `/api/workspaces/${b}/ai-config`)).json();
   expect(view).toMatchObject({ api_key_set: false, api_key_state: 'unreadable', api_key_fingerprint: null });
   expect((await inject('GET', `/api/workspaces/${a}/ai-config`)).json()).toMatchObject({
@@ -163,16 +157,8 @@ it('a key that does not open is sealed again when the same key is set again, as 
   const canary = canaryKey();
   const a = await byokWorkspace(canaryKey());
   const b = await byokWorkspace(canary);
-  const row = (await h.rawConfigRow({ kind: 'workspace', id: a }))!;
   // B's envelope replaced by A's: it no longer opens, while B's fingerprint still names B's key.
-  await h.tamperConfigRow(
-    { kind: 'workspace', id: b },
-    {
-      key_ciphertext: String(row.key_ciphertext),
-      key_wrapped_dek: String(row.key_wrapped_dek),
-      key_kek_id: String(row.key_kek_id),
-    },
-  );
+  await copyEnvelope(a, { kind: 'workspace', id: b });
   expect((await inject('GET', `/api/workspaces/${b}/ai-config`)).json()).toMatchObject({
     api_key_state: 'unreadable',
   });
